@@ -12,7 +12,6 @@ import sys
 
 COMMAND_MODULES = (
     "esper.cli.infra",
-    "esper.cli.schemas",
 )
 
 
