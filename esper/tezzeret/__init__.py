@@ -1,0 +1,1 @@
+"""Tezzeret, the compiler: blueprints in, validated and characterized kernel artifacts out."""
