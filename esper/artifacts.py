@@ -2,9 +2,9 @@
 
 Every artifact is stored under the SHA-256 of its bytes, so a key says what it holds and a
 second write of the same bytes changes nothing. Every put and every get checks that digest.
-A kernel record (its KernelMetadata, whose ``checksum`` names the artifact) is written after
-the artifact, so a record that exists always points at complete bytes; the records are how
-Tezzeret finds a kernel it already built, and how Kasmina loads one by kernel id.
+A kernel record (its CompiledKernel, whose ``metadata.checksum`` names the artifact) is written
+after the artifact, so a record that exists always points at complete bytes; the records are
+how Tezzeret finds a kernel it already built, and how Kasmina loads one by kernel id.
 
 | variable | default | meaning |
 |---|---|---|
@@ -17,7 +17,7 @@ S3 credentials and region come from boto3's usual chain (``AWS_ACCESS_KEY_ID``,
 Layout under the folder or prefix:
 
     sha256/<hex>              artifact bytes, named by their SHA-256
-    kernels/<kernel_id>.json  a kernel record: KernelMetadata as JSON
+    kernels/<kernel_id>.json  a kernel record: CompiledKernel as JSON
 """
 
 from __future__ import annotations
@@ -29,16 +29,21 @@ import os
 import re
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Union
 
 from pydantic import TypeAdapter, ValidationError
 
 from esper.config import esper_home
-from esper.contracts import KernelMetadata
-from esper.contracts.fields import Identifier
+from esper.contracts import CompiledKernel, KernelMetadata, KernelStatus
+from esper.contracts.fields import AttributeValue, Identifier
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _IDENTIFIER = TypeAdapter(Identifier)
+
+KernelRef = Union[str, KernelMetadata, CompiledKernel]
+"""A kernel named by its id, or described by its metadata or its CompiledKernel record."""
 
 
 class ArtifactError(Exception):
@@ -54,7 +59,7 @@ class ChecksumMismatch(ArtifactError):
 
 
 class CorruptKernelRecord(ArtifactError):
-    """A kernel record that is not a valid KernelMetadata."""
+    """A kernel record that is not a valid CompiledKernel."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,45 +126,55 @@ class ArtifactStore(ABC):
 
     # -- kernels -----------------------------------------------------------------------------
 
-    def save_kernel(self, metadata: KernelMetadata, artifact: bytes) -> KernelMetadata:
-        """Store a kernel's artifact, then its record; returns the metadata with its checksum."""
+    def save_kernel(self, metadata: KernelMetadata, artifact: bytes, *,
+                    status: KernelStatus = KernelStatus.VALIDATED,
+                    validation_results: Mapping[str, AttributeValue] | None = None,
+                    ) -> CompiledKernel:
+        """Store a kernel's artifact, then its record; returns the record, which carries the
+        artifact's checksum (in its metadata) and URI (``binary_ref``)."""
         ref = self.put(artifact, metadata.checksum)
-        recorded = metadata.model_copy(update={"checksum": ref.sha256})
-        self._write(_kernel_key(metadata.kernel_id), recorded.model_dump_json().encode(), None)
-        return recorded
+        kernel = CompiledKernel(
+            kernel_id=metadata.kernel_id, blueprint_id=metadata.blueprint_id,
+            binary_ref=ref.uri, metadata=metadata.model_copy(update={"checksum": ref.sha256}),
+            status=status, validation_results=dict(validation_results or {}))
+        self._write(_kernel_key(metadata.kernel_id), kernel.model_dump_json().encode(), None)
+        return kernel
 
-    def find_kernel(self, kernel_id: str) -> KernelMetadata | None:
+    def find_kernel(self, kernel_id: str) -> CompiledKernel | None:
         """The record of kernel ``kernel_id``, or None when no such kernel was saved."""
         key = _kernel_key(kernel_id)
         raw = self._read(key)
         if raw is None:
             return None
         try:
-            return KernelMetadata.model_validate_json(raw)
+            return CompiledKernel.model_validate_json(raw)
         except ValidationError as error:
             raise CorruptKernelRecord(f"{self.uri(key)} is not a valid kernel record: "
                                       f"{error}") from None
 
-    def kernel_artifact(self, kernel: str | KernelMetadata) -> bytes:
-        """A kernel's artifact bytes, by kernel id or metadata, checksum verified."""
+    def kernel_artifact(self, kernel: KernelRef) -> bytes:
+        """A kernel's artifact bytes, checksum verified."""
         metadata = self._metadata(kernel)
         if metadata.checksum is None:
             raise ArtifactMissing(f"kernel {metadata.kernel_id} has no checksum, so no artifact")
         return self.get(metadata.checksum)
 
-    def load_kernel(self, kernel: str | KernelMetadata):
-        """The kernel as a ready-to-run ``torch.nn.Module`` (see ``esper.tezzeret.export``)."""
+    def load_kernel(self, kernel: KernelRef):
+        """The kernel as a ready-to-run, trainable ``torch.nn.Module``
+        (see ``esper.tezzeret.export``)."""
         from esper.tezzeret.export import module_from_artifact  # torch only for those who load
 
         return module_from_artifact(self.kernel_artifact(kernel))
 
-    def _metadata(self, kernel: str | KernelMetadata) -> KernelMetadata:
+    def _metadata(self, kernel: KernelRef) -> KernelMetadata:
         if isinstance(kernel, KernelMetadata):
             return kernel
+        if isinstance(kernel, CompiledKernel):
+            return kernel.metadata
         found = self.find_kernel(kernel)
         if found is None:
             raise ArtifactMissing(f"no kernel {kernel!r} in {self.uri('kernels/')}")
-        return found
+        return found.metadata
 
     # -- backends ----------------------------------------------------------------------------
 

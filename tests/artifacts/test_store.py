@@ -13,7 +13,7 @@ from esper.artifacts import (
     open_store,
     sha256_of,
 )
-from esper.contracts import KernelMetadata
+from esper.contracts import KernelMetadata, KernelStatus
 from esper.tezzeret.export import export_artifact
 
 
@@ -84,14 +84,16 @@ def test_a_saved_kernel_is_found_by_id_and_loads_as_the_module_it_was(store):
     module = torch.nn.Linear(4, 3)
     artifact = export_artifact(module, [4])
 
-    saved = store.save_kernel(_metadata(), artifact)
+    kernel = store.save_kernel(_metadata(), artifact, validation_results={"trainable": True})
 
-    assert saved.checksum == sha256_of(artifact)
-    assert store.find_kernel("linear-test-0001") == saved
-    assert store.kernel_artifact(saved) == artifact
-    loaded = store.load_kernel("linear-test-0001")
+    assert kernel.metadata.checksum == sha256_of(artifact)
+    assert kernel.binary_ref == store.uri(f"sha256/{sha256_of(artifact)}")
+    assert kernel.status == KernelStatus.VALIDATED
+    assert store.find_kernel("linear-test-0001") == kernel
     x = torch.randn(5, 4)
-    torch.testing.assert_close(loaded(x), module(x))
+    for reference in ("linear-test-0001", kernel, kernel.metadata):
+        assert store.kernel_artifact(reference) == artifact
+        torch.testing.assert_close(store.load_kernel(reference)(x), module(x))
 
 
 def test_an_unknown_kernel_is_not_found(store):
@@ -102,7 +104,7 @@ def test_an_unknown_kernel_is_not_found(store):
 
 def test_a_kernel_whose_artifact_was_damaged_does_not_load(store):
     saved = store.save_kernel(_metadata(), export_artifact(torch.nn.Linear(4, 3), [4]))
-    _overwrite(store, f"sha256/{saved.checksum}", b"not a kernel")
+    _overwrite(store, f"sha256/{saved.metadata.checksum}", b"not a kernel")
 
     with pytest.raises(ChecksumMismatch):
         store.load_kernel(saved.kernel_id)
