@@ -13,6 +13,9 @@ import sys
 COMMAND_MODULES = (
     "esper.cli.demo",
     "esper.cli.infra",
+    "esper.cli.replay",
+    "esper.cli.run",
+    "esper.cli.topics",
 )
 
 

@@ -1,0 +1,90 @@
+"""Consumed records: decoding with context, handler retries, and dead letters."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from esper import codec
+from esper.bus.topics import DEAD_LETTERS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivered:
+    """One decoded event and where it was in the log."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    event: Any
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Poison:
+    """A record that could not be decoded or handled, with the reason."""
+
+    message: Any  # confluent_kafka.Message
+    error: BaseException
+
+    @property
+    def where(self) -> str:
+        m = self.message
+        return f"{m.topic()}[{m.partition()}]@{m.offset()}"
+
+
+def decode_message(message) -> Delivered | Poison:
+    """Decode one consumed message; a failure becomes Poison naming topic, partition, offset."""
+    where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+    try:
+        event = codec.decode(message.value() or b"", where=where)
+    except codec.DecodeError as error:
+        return Poison(message, error)
+    _, timestamp = message.timestamp()
+    return Delivered(message.topic(), message.partition(), message.offset(), timestamp,
+                     message.key(), event)
+
+
+def call_with_retries(handler: Callable[[Delivered], Any], record: Delivered, retries: int,
+                      backoff_s: float) -> Any:
+    """Call ``handler(record)``; retry with exponential backoff; re-raise the last failure."""
+    for attempt in range(retries + 1):
+        try:
+            return handler(record)
+        except Exception:
+            if attempt == retries:
+                raise
+            time.sleep(backoff_s * 2**attempt)
+
+
+def header_fingerprint(value: bytes) -> str:
+    """The writer-schema fingerprint in a single-object header, known or not ('' if none)."""
+    if value[:2] == codec.MAGIC and len(value) >= codec.HEADER_SIZE:
+        return bytes(value[2:codec.HEADER_SIZE]).hex()
+    return ""
+
+
+def dead_letter_headers(message, error: BaseException) -> list[tuple[str, bytes]]:
+    headers = [
+        ("source_topic", message.topic().encode()),
+        ("source_partition", str(message.partition()).encode()),
+        ("source_offset", str(message.offset()).encode()),
+        ("error_class", type(error).__name__.encode()),
+        ("error_message", str(error)[:4000].encode(errors="replace")),
+        ("fingerprint", header_fingerprint(message.value() or b"").encode()),
+    ]
+    return headers + [(k, v) for k, v in (message.headers() or []) if k == "event_type"]
+
+
+def send_dead_letter(produce: Callable[..., None], poison: Poison) -> None:
+    """Write the poisoned record, bytes unchanged, to the dead-letter topic."""
+    message = poison.message
+    produce(DEAD_LETTERS.name, message.key(), message.value() or b"",
+            dead_letter_headers(message, poison.error))
