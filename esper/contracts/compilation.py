@@ -1,0 +1,83 @@
+"""Compilation events: blueprints submitted and moving through their lifecycle, kernels built."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Optional
+
+from pydantic import Field
+
+from esper.contracts.assets import Blueprint, CompiledKernel
+from esper.contracts.common import Event
+from esper.contracts.control import Reason
+from esper.contracts.enums import BlueprintState
+from esper.contracts.fields import Identifier
+from esper.contracts.transitions import InvalidTransition, check_transition
+
+Author = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class BlueprintSubmitted(Event):
+    """A new blueprint, in full, for Tezzeret to compile (upstream: only its id and submitter)."""
+
+    run_scoped: ClassVar[bool] = False
+    avro_name: ClassVar[str] = "esper.compilation.BlueprintSubmitted"
+
+    blueprint_id: Identifier
+    submitted_by: Author
+    blueprint: Blueprint
+
+    def _check_rules(self) -> None:
+        if self.blueprint.blueprint_id != self.blueprint_id:
+            raise ValueError(
+                f"blueprint.blueprint_id {self.blueprint.blueprint_id!r} differs from "
+                f"blueprint_id {self.blueprint_id!r}"
+            )
+        if self.blueprint.state != BlueprintState.PROPOSED:
+            raise ValueError(f"blueprint.state must be proposed, not {self.blueprint.state}")
+
+
+class BlueprintStateChanged(Event):
+    """A blueprint moved along its lifecycle (allowed by ``BLUEPRINT_TRANSITIONS``)."""
+
+    run_scoped: ClassVar[bool] = False
+    avro_name: ClassVar[str] = "esper.compilation.BlueprintStateChanged"
+
+    blueprint_id: Identifier
+    from_state: BlueprintState
+    to_state: BlueprintState
+    reason: Reason
+    kernel_id: Optional[Identifier] = None
+
+    def _check_rules(self) -> None:
+        try:
+            check_transition(BlueprintState(self.from_state), BlueprintState(self.to_state))
+        except InvalidTransition as error:
+            raise ValueError(f"from_state -> to_state: {error}") from None
+
+
+class KernelReady(Event):
+    """A kernel for a blueprint is built and stored, ready for Kasmina to load.
+
+    ``decision_id`` names the decision it was built for, if any; ``reused`` says the kernel was
+    already in the library (same blueprint content, shape and compiler), so nothing was compiled.
+    """
+
+    run_scoped: ClassVar[bool] = False
+    avro_name: ClassVar[str] = "esper.compilation.KernelReady"
+
+    kernel: CompiledKernel
+    decision_id: Optional[Identifier] = None
+    reused: bool = False
+
+
+class CompilationFailed(Event):
+    """Tezzeret could not turn a blueprint into a kernel."""
+
+    run_scoped: ClassVar[bool] = False
+    avro_name: ClassVar[str] = "esper.compilation.CompilationFailed"
+
+    blueprint_id: Identifier
+    decision_id: Optional[Identifier] = None
+    compiler_version: Annotated[str, Field(min_length=1, max_length=100)]
+    error_type: Annotated[str, Field(min_length=1, max_length=200)]
+    message: Annotated[str, Field(min_length=1)]
