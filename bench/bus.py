@@ -25,6 +25,7 @@ from esper import codec  # noqa: E402
 from esper.bus.clients import consumer_config, producer_config  # noqa: E402
 from esper.bus.consumer import EventConsumer  # noqa: E402
 from esper.bus.producer import EventProducer  # noqa: E402
+from esper.bus.records import fetch_batch  # noqa: E402
 from esper.cli.table import print_table  # noqa: E402
 from esper.config import esper_home, kafka_port  # noqa: E402
 from esper.infra.kafka import LocalKafka  # noqa: E402
@@ -90,7 +91,7 @@ def latency(bootstrap: str, send, decode: bool, count: int = 1000) -> tuple[floa
 
     def receive():
         while len(received) < count:
-            for message in consumer.consume(100, 0.1):
+            for message in fetch_batch(consumer, 100, 0.1):
                 if message.error() is None:
                     if decode:
                         codec.decode(message.value())

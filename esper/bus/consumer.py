@@ -23,6 +23,7 @@ from esper.bus.records import (
     Poison,
     call_with_retries,
     decode_message,
+    fetch_batch,
     send_dead_letter,
 )
 
@@ -109,7 +110,7 @@ class EventConsumer:
         with StopSignals(self._stop):
             try:
                 while not self._stop.is_set():
-                    messages = self._consumer.consume(self.batch_size, poll_timeout)
+                    messages = fetch_batch(self._consumer, self.batch_size, poll_timeout)
                     if messages:
                         self.process_batch(messages)
                         idle_since = time.monotonic()

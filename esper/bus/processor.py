@@ -20,7 +20,14 @@ from esper import codec
 from esper.bus.clients import consumer_config, producer_config
 from esper.bus.consumer import ConsumerStats, StopSignals
 from esper.bus.producer import event_headers
-from esper.bus.records import Delivered, Poison, call_with_retries, decode_message, send_dead_letter
+from esper.bus.records import (
+    Delivered,
+    Poison,
+    call_with_retries,
+    decode_message,
+    fetch_batch,
+    send_dead_letter,
+)
 from esper.bus.topics import topic_for
 
 Transform = Callable[[Delivered], Iterable[Any]]
@@ -55,7 +62,7 @@ class TransactionalProcessor:
         with StopSignals(self._stop):
             try:
                 while not self._stop.is_set():
-                    messages = self._consumer.consume(self.batch_size, poll_timeout)
+                    messages = fetch_batch(self._consumer, self.batch_size, poll_timeout)
                     messages = [m for m in messages if not self._is_transient(m)]
                     if messages:
                         self._process_in_transaction(messages)

@@ -66,9 +66,17 @@ class EventProducer:
     def send_batch(self, events: Iterable, topic: str | None = None) -> int:
         """Queue many events, encoding them in one batch; returns how many."""
         events = list(events)
+        specs: dict[type, TopicSpec] = {}
+        produce = self._producer.produce
         for event, value in zip(events, codec.encode_batch(events)):
-            spec = self._spec(event, topic)
-            self.produce(spec.name, spec.key_of(event), value, event_headers(event))
+            spec = specs.get(type(event))
+            if spec is None:
+                spec = specs[type(event)] = self._spec(event, topic)
+            key, headers = spec.key_of(event), event_headers(event)
+            try:
+                produce(spec.name, value, key, headers=headers)
+            except BufferError:
+                self.produce(spec.name, key, value, headers)  # waits for room
         return len(events)
 
     @staticmethod

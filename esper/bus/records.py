@@ -40,6 +40,18 @@ class Poison:
         return f"{m.topic()}[{m.partition()}]@{m.offset()}"
 
 
+def fetch_batch(consumer, size: int, timeout: float) -> list:
+    """Up to ``size`` messages: waits up to ``timeout`` for the first one only.
+
+    ``Consumer.consume(size, timeout)`` waits until it has ``size`` messages or the timeout
+    passes, which at a low rate delays every record by the whole timeout.
+    """
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(size - 1, 0)] if size > 1 else [first]
+
+
 def decode_message(message) -> Delivered | Poison:
     """Decode one consumed message; a failure becomes Poison naming topic, partition, offset."""
     where = f"{message.topic()}[{message.partition()}]@{message.offset()}"

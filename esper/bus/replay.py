@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from esper.bus.clients import consumer_config
-from esper.bus.records import Delivered, Poison, decode_message
+from esper.bus.records import Delivered, Poison, decode_message, fetch_batch
 
 class NoSuchTopic(ValueError):
     """A replay names a topic the cluster does not have."""
@@ -108,7 +108,7 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
         consumer.assign([TopicPartition(t, p, replay.start[(t, p)] if replay.start[(t, p)] >= 0
                                         else OFFSET_BEGINNING) for t, p in sorted(live)])
         while live:
-            messages = consumer.consume(1000, poll_timeout)
+            messages = fetch_batch(consumer, 1000, poll_timeout)
             if not messages:
                 # Transaction markers and aborted records are never delivered, so a partition
                 # that ends with them is finished when its position, not a message, passes the end.
