@@ -115,7 +115,7 @@ class _Struct(_Column):
 
     def columns(self, records: list[dict[str, Any]]) -> list[pa.Array]:
         if not records:
-            return [pa.array([], type=child.type) for child in self._children]
+            return [child.build([]) for child in self._children]
         transposed = zip(*map(self._row, records))
         return [child.build(list(values)) for child, values in zip(self._children, transposed)]
 

@@ -2,8 +2,9 @@
 
 Layout of the schema directory:
 
-- ``<area>/<Name>.avsc``: the current definition of the named type ``esper.<area>.<Name>``,
-  one record or enum per file, referring to other named types by full name;
+- ``<full name>.avsc``, e.g. ``esper.telemetry.HealthSignal.avsc``: the current definition of
+  one named record or enum, referring to other named types by full name. This is fastavro's
+  own convention, so ``fastavro.schema.load_schema(path)`` reads a schema with what it uses;
 - ``history/<full name>/v<N>-<fingerprint>.avsc``: released version N of an event schema,
   self-contained, never edited (the fingerprint in the file name is checked).
 
@@ -193,15 +194,12 @@ def self_contained(name: str, named: Mapping[str, Mapping[str, Any]]) -> dict[st
 
 
 def _named_path(root: Path, full_name: str) -> Path:
-    parts = full_name.split(".")
-    return root.joinpath(*parts[1:-1], f"{parts[-1]}.avsc")
+    return root / f"{full_name}.avsc"
 
 
 def _load_named_types(root: Path) -> dict[str, dict[str, Any]]:
     named: dict[str, dict[str, Any]] = {}
-    for path in sorted(root.glob("*/*.avsc")):
-        if path.parent.name == HISTORY_DIR:
-            continue
+    for path in sorted(root.glob("*.avsc")):
         schema = _read_json(path)
         if not isinstance(schema, dict) or schema.get("type") not in NAMED_KINDS:
             raise SchemaStoreError(f"{path}: must define one named record or enum")

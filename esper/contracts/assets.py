@@ -1,6 +1,6 @@
 """Assets: seeds, blueprints, kernels and training sessions (upstream ``contracts/assets.py``).
 
-Field docs live in the Avro schemas under ``schemas/assets/``. These models are mutable, as
+Field docs live in the Avro schemas, ``schemas/esper.assets.*.avsc``. These models are mutable, as
 upstream: assignments are validated, a refused one changes nothing, ``state`` moves only along
 its lifecycle table and every accepted assignment refreshes ``updated_at``.
 """

@@ -12,7 +12,7 @@ from esper.contracts.fields import EventId, Identifier, UtcDatetime, new_uuid, u
 
 
 class EventMeta(ContractModel):
-    """Identity and lineage of one event; field docs in ``schemas/common/EventMeta.avsc``.
+    """Identity and lineage of one event; field docs in ``schemas/esper.common.EventMeta.avsc``.
 
     ``correlation_id`` is shared by every event of one causal chain (the event_id of its first
     event); ``causation_id`` is the event_id of the event that directly caused this one.

@@ -45,7 +45,12 @@ Shape = Annotated[list[Annotated[int, Field(ge=1, le=LONG_MAX)]], Field(min_leng
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if value.tzinfo is UTC:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 at +05:00 is before year 1 in UTC
+        raise ValueError(f"{value.isoformat()} is outside the years 1..9999 in UTC") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]

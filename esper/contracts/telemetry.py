@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from esper.contracts.base import STRIP_WHITESPACE, ContractModel
 from esper.contracts.common import Event
 from esper.contracts.fields import Count, NonNegativeFloat, UnitInterval, UtcDatetime
 
 Correlation = Annotated[float, Field(ge=-1.0, le=1.0)]
-TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
-AvroFullName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
+AvroFullName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+]
 
 
 class HealthSignal(Event):
