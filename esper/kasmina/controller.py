@@ -276,7 +276,8 @@ class SeedController:
                 self.parameters_version += 1
             self._transition(slot, SeedState.DORMANT, "slot recycled")
 
-    def _transition(self, slot: SeedSlot, to: SeedState, reason: str, cause: Event | None = None) -> None:
+    def _transition(self, slot: SeedSlot, to: SeedState, reason: str,
+                    cause: Event | None = None) -> SeedStateChanged:
         key = (slot.layer_id, slot.index)
         event = SeedStateChanged(
             meta=self._meta(cause or self._last_event.get(key)),
@@ -296,6 +297,7 @@ class SeedController:
         self.model.layer(slot.layer_id).refresh()
         self._last_event[key] = event
         self._emit(event)
+        return event
 
     def _meta(self, cause: Event | None) -> EventMeta:
         return EventMeta.new(ComponentType.KASMINA, run_id=self.run_id, causation=cause)
