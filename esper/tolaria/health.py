@@ -1,0 +1,179 @@
+"""Health telemetry: every layer and seed slot, measured from the tensors of one training step.
+
+A `HealthProbe` hooks one step (forward and backward) of a MorphableModel. For each layer it
+measures the layer's output, the gradients of its own weights and its forward time; for each
+seed slot whose kernel ran, the same of the kernel's branch output and parameters. A slot with
+no running kernel reports the health of its layer: the site a seed there would grow from.
+
+The measurements, on a (samples x units) view of the output (a conv's units are its channels,
+each pixel a sample; at most 1024 samples and 64 units are used for the correlation):
+
+| measure             | definition                                                              |
+|---------------------|-------------------------------------------------------------------------|
+| activation variance | variance of all output values                                           |
+| dead-neuron ratio   | share of units never positive in the batch: dead after a ReLU           |
+| average correlation | mean absolute Pearson correlation between distinct non-constant units   |
+| gradient norm       | L2 norm of the gradients of the layer's (or kernel's) parameters        |
+| latency             | wall time of the forward call, in milliseconds                          |
+| errors              | non-finite outputs, non-finite gradients, a kernel that failed: 1 each  |
+
+Health score, in [0, 1]: 0 with any error, else
+
+    0.4 (1 - dead) + 0.2 (1 - correlation) + 0.2 v / (v + 0.01) + 0.2 g / (g + 1e-4)
+
+for variance v and gradient norm g: live units weigh most, then diverse units, then a signal
+that has not collapsed and gradients that have not vanished. A healthy layer scores near 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from esper.contracts import ComponentType, EventMeta, HealthSignal, SeedState
+from esper.kasmina import MorphableLayer, MorphableModel, SeedSlot
+from esper.kasmina.slot import ACTIVE_STATES, FORWARD_STATES
+
+MAX_ROWS, MAX_UNITS = 1024, 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    activation_variance: float
+    dead_neuron_ratio: float
+    avg_correlation: float
+    gradient_norm: float
+    latency_ms: float
+    error_count: int
+
+    @property
+    def score(self) -> float:
+        if self.error_count:
+            return 0.0
+        v, g = self.activation_variance, self.gradient_norm
+        return (0.4 * (1.0 - self.dead_neuron_ratio) + 0.2 * (1.0 - self.avg_correlation)
+                + 0.2 * v / (v + 0.01) + 0.2 * g / (g + 1e-4))
+
+
+def measure(output: torch.Tensor, parameters: Iterable[nn.Parameter], latency_ms: float,
+            errors: int = 0) -> Health:
+    """The health of one output tensor and the parameters that produced it."""
+    units = output.detach().movedim(1, -1).reshape(-1, output.shape[1]).float()
+    if not torch.isfinite(units).all():
+        errors += 1
+        units = torch.nan_to_num(units, nan=0.0, posinf=0.0, neginf=0.0)
+    gradients = [p.grad.detach().float().reshape(-1) for p in parameters if p.grad is not None]
+    gradient_norm = torch.linalg.vector_norm(torch.cat(gradients)).item() if gradients else 0.0
+    if gradient_norm != gradient_norm or gradient_norm == float("inf"):
+        errors += 1
+        gradient_norm = 0.0
+    return Health(
+        activation_variance=units.var().item() if units.numel() > 1 else 0.0,
+        dead_neuron_ratio=(units.amax(dim=0) <= 0).float().mean().item(),
+        avg_correlation=_mean_abs_correlation(units),
+        gradient_norm=gradient_norm,
+        latency_ms=latency_ms,
+        error_count=errors,
+    )
+
+
+def _mean_abs_correlation(units: torch.Tensor) -> float:
+    stride = max(1, len(units) // MAX_ROWS)
+    z = units[::stride, :MAX_UNITS]
+    z = z - z.mean(dim=0)
+    scale = z.pow(2).mean(dim=0).sqrt()
+    z = z[:, scale > 1e-8] / scale[scale > 1e-8]
+    count = z.shape[1]
+    if count < 2 or len(z) < 2:
+        return 0.0
+    correlation = (z.T @ z / len(z)).abs()
+    off_diagonal = (correlation.sum() - correlation.diagonal().sum()) / (count * (count - 1))
+    return min(1.0, off_diagonal.item())
+
+
+def ready_for_transition(slot: SeedSlot) -> bool:
+    """A dormant slot is free to germinate; a grafting seed at alpha 1 is due for judgement."""
+    return slot.state is SeedState.DORMANT or (slot.state is SeedState.GRAFTING and slot.alpha >= 1.0)
+
+
+class HealthProbe:
+    """Hooks around one training step of ``model``; `signals` after the backward pass.
+
+    Use it as a context manager around the forward pass only; hooks cost nothing on the
+    steps it is not used.
+    """
+
+    def __init__(self, model: MorphableModel):
+        self.model = model
+        self._started: dict[nn.Module, float] = {}
+        self._seen: dict[nn.Module, tuple[torch.Tensor, float]] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> HealthProbe:
+        for layer in self.model.layers:
+            for module in (layer, *layer.slots):
+                self._handles.append(module.register_forward_pre_hook(self._start))
+                self._handles.append(module.register_forward_hook(self._stop))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _start(self, module: nn.Module, inputs) -> None:
+        _synchronize(inputs[0])
+        self._started[module] = time.perf_counter()
+
+    def _stop(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
+        _synchronize(output)
+        self._seen[module] = (output.detach(), (time.perf_counter() - self._started[module]) * 1e3)
+
+    def signals(self, run_id: str, epoch: int) -> list[HealthSignal]:
+        """One HealthSignal per layer and slot of the step just taken."""
+        signals, now = [], time.time()
+        for layer in self.model.layers:
+            host = self._layer_health(layer)
+            active = sum(slot.state in ACTIVE_STATES for slot in layer.slots)
+            for slot in layer.slots:
+                health = self._slot_health(slot) or host
+                signals.append(HealthSignal(
+                    meta=EventMeta.new(ComponentType.KASMINA, run_id=run_id),
+                    layer_id=layer.layer_id,
+                    seed_id=slot.index,
+                    chunk_id=0,
+                    epoch=epoch,
+                    activation_variance=health.activation_variance,
+                    dead_neuron_ratio=health.dead_neuron_ratio,
+                    avg_correlation=health.avg_correlation,
+                    is_ready_for_transition=ready_for_transition(slot),
+                    health_score=health.score,
+                    execution_latency=health.latency_ms,
+                    error_count=health.error_count,
+                    active_seeds=active,
+                    total_seeds=len(layer.slots),
+                    timestamp=now,
+                ))
+        return signals
+
+    def _layer_health(self, layer: MorphableLayer) -> Health:
+        output, latency_ms = self._seen[layer]
+        own = (p for name, p in layer.named_parameters() if not name.startswith("slots."))
+        return measure(output, own, latency_ms)
+
+    def _slot_health(self, slot: SeedSlot) -> Health | None:
+        if slot.state not in FORWARD_STATES or slot not in self._seen:
+            return None
+        output, latency_ms = self._seen[slot]
+        return measure(output, slot.parameters(), latency_ms, errors=int(slot.kernel_error is not None))
+
+
+def _synchronize(tensor: torch.Tensor) -> None:
+    # CUDA runs asynchronously: without a sync the timer would measure the kernel launch only.
+    if tensor.is_cuda:
+        torch.cuda.synchronize(tensor.device)
+
