@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 _MISSING = object()
 
@@ -37,6 +37,18 @@ class ContractModel(BaseModel):
                 self.__dict__[name] = previous
             raise
 
+
+FROZEN = ConfigDict(frozen=True)
+"""Immutable records: events and the records only events use."""
+
+
+def _detach(value: Any) -> Any:
+    return value.model_copy(deep=True) if isinstance(value, BaseModel) else value
+
+
+Detached = BeforeValidator(_detach)
+"""For an event's field holding a mutable model (a Blueprint in BlueprintSubmitted): the event
+keeps its own copy, so changing the original later cannot rewrite the event."""
 
 STRIP_WHITESPACE = ConfigDict(str_strip_whitespace=True)
 """The upstream "P1" models strip strings before checking lengths and patterns."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Optional
 
-from pydantic import ConfigDict, model_validator
+from pydantic import model_validator
 
-from esper.contracts.base import ContractModel
+from esper.contracts.base import FROZEN, ContractModel
 from esper.contracts.enums import ComponentType
 from esper.contracts.fields import EventId, Identifier, UtcDatetime, new_uuid, utc_now
 
@@ -19,7 +19,7 @@ class EventMeta(ContractModel):
     Lineage queries ("why did this seed germinate?") walk causation_id.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = FROZEN
     avro_name: ClassVar[str] = "esper.common.EventMeta"
 
     event_id: EventId
@@ -70,7 +70,7 @@ class Event(ContractModel):
     one validator runs them all, which keeps decoding fast.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = FROZEN
     run_scoped: ClassVar[bool] = True
 
     meta: EventMeta

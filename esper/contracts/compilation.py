@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Optional
 from pydantic import Field
 
 from esper.contracts.assets import Blueprint, CompiledKernel
+from esper.contracts.base import Detached
 from esper.contracts.common import Event
 from esper.contracts.control import Reason
 from esper.contracts.enums import BlueprintState
@@ -24,7 +25,7 @@ class BlueprintSubmitted(Event):
 
     blueprint_id: Identifier
     submitted_by: Author
-    blueprint: Blueprint
+    blueprint: Annotated[Blueprint, Detached]
 
     def _check_rules(self) -> None:
         if self.blueprint.blueprint_id != self.blueprint_id:
@@ -65,7 +66,7 @@ class KernelReady(Event):
     run_scoped: ClassVar[bool] = False
     avro_name: ClassVar[str] = "esper.compilation.KernelReady"
 
-    kernel: CompiledKernel
+    kernel: Annotated[CompiledKernel, Detached]
     decision_id: Optional[Identifier] = None
     reused: bool = False
 

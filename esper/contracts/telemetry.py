@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from esper.contracts.base import STRIP_WHITESPACE, ContractModel
+from esper.contracts.base import FROZEN, STRIP_WHITESPACE, ContractModel
 from esper.contracts.common import Event
 from esper.contracts.fields import Count, NonNegativeFloat, UnitInterval, UtcDatetime
 
@@ -67,7 +67,7 @@ class HealthSignal(Event):
 class DroppedCount(ContractModel):
     """How many events of one type, bound for one topic, were dropped in a window."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = FROZEN
     avro_name: ClassVar[str] = "esper.telemetry.DroppedCount"
 
     topic: TopicName

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Optional
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from esper.contracts.assets import Name, TrainingSession
-from esper.contracts.base import STRIP_WHITESPACE, ContractModel
+from esper.contracts.base import FROZEN, STRIP_WHITESPACE, ContractModel, Detached
 from esper.contracts.common import Event
 from esper.contracts.enums import TrainingStatus
 from esper.contracts.fields import Count, NonNegativeFloat, Shape, UnitInterval
@@ -50,7 +50,7 @@ class SystemStatePacket(ContractModel):
 class HostLayer(ContractModel):
     """One layer of the host model, addressed by a stable integer id for the whole run."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = FROZEN
     avro_name: ClassVar[str] = "esper.training.HostLayer"
 
     layer_id: Count
@@ -65,7 +65,7 @@ class HostLayer(ContractModel):
 class HostTopology(ContractModel):
     """The host model's layers, in execution order; their ids are what events call layer_id."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = FROZEN
     avro_name: ClassVar[str] = "esper.training.HostTopology"
 
     model_name: Name
@@ -94,7 +94,7 @@ class TrainingRunStarted(Event):
 
     avro_name: ClassVar[str] = "esper.training.TrainingRunStarted"
 
-    session: TrainingSession
+    session: Annotated[TrainingSession, Detached]
     topology: HostTopology
 
     def _check_rules(self) -> None:
@@ -115,7 +115,7 @@ class EpochCompleted(Event):
     val_accuracy: UnitInterval
     parameter_count: Count
     duration_seconds: NonNegativeFloat
-    system_state: SystemStatePacket
+    system_state: Annotated[SystemStatePacket, Detached]
 
     def _check_rules(self) -> None:
         if self.system_state.epoch != self.epoch:
