@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "esper.cli.infra",
     "esper.cli.replay",
     "esper.cli.run",
+    "esper.cli.schemas",
     "esper.cli.topics",
 )
 

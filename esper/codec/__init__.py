@@ -74,6 +74,7 @@ def fingerprint_of(value: bytes) -> str:
 __all__ = [
     "HEADER_SIZE",
     "MAGIC",
+    "SCHEMA_REGISTRY_URL_ENV",
     "BadMagic",
     "Codec",
     "CodecError",
