@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "esper.cli.run",
     "esper.cli.schemas",
     "esper.cli.topics",
+    "esper.cli.train",
 )
 
 
