@@ -10,4 +10,8 @@ def __getattr__(name: str):
         from esper.bus.replay import read
 
         return read
+    if name == "wrap":
+        from esper.kasmina import wrap
+
+        return wrap
     raise AttributeError(f"module 'esper' has no attribute {name!r}")
