@@ -10,6 +10,10 @@ def __getattr__(name: str):
         from esper.bus.replay import read
 
         return read
+    if name == "query":
+        from esper.projections.client import query
+
+        return query
     if name == "wrap":
         from esper.kasmina import wrap
 

@@ -26,3 +26,17 @@ def new_topic(kafka_bootstrap, request):
         return create_topic(kafka_bootstrap, name, partitions, replication, config)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def private_kafka(tmp_path_factory):
+    """A broker of the module's own (fresh data, free ports): for tests that need the whole
+    log to themselves, or that stop and start the broker."""
+    from esper.infra.kafka import LocalKafka
+    from tests.kafka_harness import free_port_block
+
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"))
+    port = free_port_block(2)
+    bootstrap = kafka.up(port=port)
+    yield kafka, port, bootstrap
+    kafka.down()

@@ -83,20 +83,24 @@ def header_fingerprint(value: bytes) -> str:
     return ""
 
 
-def dead_letter_headers(message, error: BaseException) -> list[tuple[str, bytes]]:
-    headers = [
-        ("source_topic", message.topic().encode()),
-        ("source_partition", str(message.partition()).encode()),
-        ("source_offset", str(message.offset()).encode()),
+def dead_letter_headers(topic: str, partition: int, offset: int, value: bytes,
+                        headers: list[tuple[str, bytes]], error: BaseException
+                        ) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter: where the record was, what failed, and its event type."""
+    return [
+        ("source_topic", topic.encode()),
+        ("source_partition", str(partition).encode()),
+        ("source_offset", str(offset).encode()),
         ("error_class", type(error).__name__.encode()),
         ("error_message", str(error)[:4000].encode(errors="replace")),
-        ("fingerprint", header_fingerprint(message.value() or b"").encode()),
-    ]
-    return headers + [(k, v) for k, v in (message.headers() or []) if k == "event_type"]
+        ("fingerprint", header_fingerprint(value).encode()),
+    ] + [(k, v) for k, v in headers if k == "event_type"]
 
 
 def send_dead_letter(produce: Callable[..., None], poison: Poison) -> None:
     """Write the poisoned record, bytes unchanged, to the dead-letter topic."""
     message = poison.message
-    produce(DEAD_LETTERS.name, message.key(), message.value() or b"",
-            dead_letter_headers(message, poison.error))
+    value = message.value() or b""
+    produce(DEAD_LETTERS.name, message.key(), value,
+            dead_letter_headers(message.topic(), message.partition(), message.offset(), value,
+                                message.headers() or [], poison.error))

@@ -10,6 +10,7 @@ Replays use ``assign()`` with explicit offsets: no consumer group to join, nothi
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -89,15 +90,12 @@ def _next_milli(moment: datetime) -> datetime:
     return datetime.fromtimestamp((_millis(moment) + 1) / 1000, tz=timezone.utc)
 
 
-def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None,
-         until: datetime | PartitionOffsets | None = None, *, run: str | None = None,
-         follow: bool = False, bootstrap: str | None = None, include_poison: bool = False,
-         poll_timeout: float = 0.5) -> Iterator[Delivered | Poison]:
-    """Yield decoded events of ``topics`` from ``start`` to ``until`` (see the module doc).
-
-    ``run`` keeps only events whose ``meta.run_id`` equals it. Undecodable records are
-    skipped unless ``include_poison``, which yields them as Poison.
-    """
+def batches(topics: Iterable[str], start: datetime | PartitionOffsets | None = None,
+            until: datetime | PartitionOffsets | None = None, *, follow: bool = False,
+            bootstrap: str | None = None, stop: threading.Event | None = None,
+            batch_size: int = 1000, poll_timeout: float = 0.5) -> Iterator[list]:
+    """Raw messages of ``topics`` from ``start`` to ``until``, in batches in log order per
+    partition; ends at the bound, or (``follow``) when ``stop`` is set."""
     consumer = Consumer(consumer_config(f"esper-replay-{uuid.uuid4()}", bootstrap))
     try:
         replay = plan(consumer, topics, start, until, follow)
@@ -107,8 +105,8 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
             return
         consumer.assign([TopicPartition(t, p, replay.start[(t, p)] if replay.start[(t, p)] >= 0
                                         else OFFSET_BEGINNING) for t, p in sorted(live)])
-        while live:
-            messages = fetch_batch(consumer, 1000, poll_timeout)
+        while live and not (stop is not None and stop.is_set()):
+            messages = fetch_batch(consumer, batch_size, poll_timeout)
             if not messages:
                 # Transaction markers and aborted records are never delivered, so a partition
                 # that ends with them is finished when its position, not a message, passes the end.
@@ -116,6 +114,8 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
                     end = replay.end[(tp.topic, tp.partition)]
                     if end is not None and tp.offset >= end:
                         _finish(consumer, live, (tp.topic, tp.partition))
+                continue
+            within = []
             for message in messages:
                 if message.error() is not None:
                     continue
@@ -126,16 +126,33 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
                 if end is not None and message.offset() >= end:
                     _finish(consumer, live, tp)
                     continue
-                record = decode_message(message)
+                within.append(message)
                 if end is not None and message.offset() + 1 >= end:
                     _finish(consumer, live, tp)
-                if isinstance(record, Poison):
-                    if include_poison:
-                        yield record
-                elif run is None or getattr(record.event.meta, "run_id", None) == run:
-                    yield record
+            if within:
+                yield within
     finally:
         consumer.close()
+
+
+def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None,
+         until: datetime | PartitionOffsets | None = None, *, run: str | None = None,
+         follow: bool = False, bootstrap: str | None = None, include_poison: bool = False,
+         poll_timeout: float = 0.5) -> Iterator[Delivered | Poison]:
+    """Yield decoded events of ``topics`` from ``start`` to ``until`` (see the module doc).
+
+    ``run`` keeps only events whose ``meta.run_id`` equals it. Undecodable records are
+    skipped unless ``include_poison``, which yields them as Poison.
+    """
+    for batch in batches(topics, start, until, follow=follow, bootstrap=bootstrap,
+                         poll_timeout=poll_timeout):
+        for message in batch:
+            record = decode_message(message)
+            if isinstance(record, Poison):
+                if include_poison:
+                    yield record
+            elif run is None or getattr(record.event.meta, "run_id", None) == run:
+                yield record
 
 
 def _finish(consumer: Consumer, live: set, tp: tuple[str, int]) -> None:

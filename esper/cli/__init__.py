@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "esper.cli.replay",
     "esper.cli.run",
     "esper.cli.schemas",
+    "esper.cli.sql",
     "esper.cli.topics",
     "esper.cli.train",
 )

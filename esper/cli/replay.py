@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from esper.bus import replay
 from esper.bus.records import Delivered, Poison
@@ -27,6 +29,8 @@ def register(subparsers) -> None:
                           help="an ISO time or topic:partition:offset,... (exclusive); default: "
                                "the end of each partition when the replay starts")
     replayer.add_argument("--run", default=None, help="only events of this run id")
+    replayer.add_argument("--into", default=None, metavar="PATH.duckdb",
+                          help="build a fresh projection file instead (the state as of --until)")
     replayer.add_argument("--format", choices=("jsonl", "avro"), default="jsonl")
     replayer.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     replayer.set_defaults(func=_replay)
@@ -82,6 +86,11 @@ def _replay(args: argparse.Namespace) -> int:
         until = parse_position(args.until) if args.until else None
     except ValueError as error:
         raise CommandError(str(error)) from None
+    if args.into:
+        if args.topics or args.start != "beginning":
+            raise CommandError("--into projects every topic from the beginning: "
+                               "drop --topics and --from")
+        return _replay_into(Path(args.into), until, args.run)
     records = _checked(replay.read(topics, start, until, run=args.run, include_poison=True))
     if args.format == "avro":
         from esper.bus.archive import write_avro_archive
@@ -102,6 +111,29 @@ def _replay(args: argparse.Namespace) -> int:
             if out is not sys.stdout:
                 out.close()
     print(f"replayed {count} event(s) from {', '.join(topics)}", file=sys.stderr)
+    return 0
+
+
+def _replay_into(path: Path, until, run: str | None) -> int:
+    from consumers.projector import project
+    from esper.config import kafka_bootstrap
+    from esper.projections.projector import Projector
+
+    if path.exists():
+        raise CommandError(f"{path} exists; --into builds a fresh projection file")
+    started = time.monotonic()
+    projector = Projector(path)
+
+    def progress(projected: int) -> None:
+        rate = projected / max(time.monotonic() - started, 1e-9)
+        print(f"\rprojected {projected:,} records ({rate:,.0f}/s)", end="", file=sys.stderr)
+
+    try:
+        count = project(projector, kafka_bootstrap(), until=until, run=run, on_batch=progress)
+    finally:
+        projector.close()
+    print(f"\rprojected {count:,} records into {path} in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
     return 0
 
 

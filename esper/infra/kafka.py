@@ -140,6 +140,7 @@ class LocalKafka:
         self.home = Path(home)
         self.root = self.home / "kafka"
         self.state_file = self.root / "cluster.json"
+        self._started: dict[int, subprocess.Popen] = {}  # the JVMs this object launched
 
     # --- recorded state -------------------------------------------------------------------
 
@@ -305,6 +306,7 @@ class LocalKafka:
                 start_new_session=True,  # outlives this command; `down` stops it by pid
             )
         (node / "broker.pid").write_text(f"{process.pid}\n")
+        self._started[node_id] = process
 
     def _wait_ready(self, state: dict, timeout: float) -> None:
         """Wait until every broker answers a metadata request and sees all its peers."""
@@ -318,9 +320,10 @@ class LocalKafka:
         )
         deadline = time.monotonic() + timeout
         while True:
-            for node in self.status():
-                if not node.running:
-                    raise InfraError(self._death_report(node.node_id))
+            # The exit status of a JVM launched here is definite; /proc is not while it starts.
+            for node_id, process in self._started.items():
+                if process.poll() is not None:
+                    raise InfraError(self._death_report(node_id))
             try:
                 if len(admin.list_topics(timeout=2).brokers) == brokers:
                     return

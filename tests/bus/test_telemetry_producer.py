@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from esper.bus import replay
 from esper.bus.admin import create_topics
 from esper.bus.telemetry import TelemetryProducer
-from esper.infra.kafka import LocalKafka
 from tests.bus.events import decision_for, health, new_run_id
-from tests.kafka_harness import free_port_block
-
-
-@pytest.fixture
-def private_kafka(tmp_path):
-    kafka = LocalKafka(tmp_path)
-    port = free_port_block(2)
-    bootstrap = kafka.up(port=port)
-    create_topics(bootstrap)
-    yield kafka, port, bootstrap
-    kafka.down()
 
 
 def test_broker_down_never_stalls_and_drops_arrive_as_telemetry_dropped(private_kafka):
     kafka, port, bootstrap = private_kafka
+    create_topics(bootstrap)
     kafka.down()
     run_id = new_run_id()
     producer = TelemetryProducer(run_id, bootstrap, capacity=50_000)

@@ -1,0 +1,1 @@
+"""DuckDB projections of the log: tables, views, the projector, SQL serving and export."""

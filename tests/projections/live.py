@@ -1,0 +1,102 @@
+"""Drive `esper run projector` as a real process, and compare projection files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from esper.bus.producer import EventProducer
+from esper.bus.topics import CATALOGUE
+from esper.projections.schema import TABLES
+
+
+def cli(*args: str, home: Path, bootstrap: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ESPER_HOME": str(home), "ESPER_KAFKA_BOOTSTRAP": bootstrap}
+    return subprocess.run([sys.executable, "-m", "esper", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+class ProjectorProcess:
+    def __init__(self, home: Path, bootstrap: str, *extra: str):
+        self.home, self.bootstrap, self.extra = home, bootstrap, extra
+        self.db = home / "projections.duckdb"
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    def start(self) -> ProjectorProcess:
+        record = self.home / "projector.json"
+        record.unlink(missing_ok=True)
+        env = {**os.environ, "ESPER_HOME": str(self.home), "ESPER_KAFKA_BOOTSTRAP": self.bootstrap}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "esper", "run", "projector", "--port", "0", *self.extra],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.home / "projector.log", "a"))
+        deadline = time.monotonic() + 60
+        while not record.exists():
+            assert self.process.poll() is None, (self.home / "projector.log").read_text()
+            assert time.monotonic() < deadline, "the projector did not start"
+            time.sleep(0.05)
+        self.port = json.loads(record.read_text())["port"]
+        return self
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(60) == 0
+
+    def sql(self, query: str) -> list[list]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/query", data=json.dumps({"sql": query}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())["rows"]
+
+    def wait_caught_up(self, timeout: float = 120) -> None:
+        """Until the stored offsets reach every partition's end (dead letters included)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ends = log_ends(self.bootstrap)
+            stored = {(t, p): o for t, p, o in self.sql("SELECT * FROM projection_offsets")}
+            if all(stored.get(tp, 0) >= end for tp, end in ends.items() if end > 0):
+                time.sleep(0.3)  # a dead letter written for the last batch may still arrive
+                if log_ends(self.bootstrap) == ends:
+                    return
+            assert time.monotonic() < deadline, f"projector behind: {stored} vs {ends}"
+            time.sleep(0.2)
+
+
+def log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "log-ends",
+                         "isolation.level": "read_committed"})
+    ends = {}
+    for spec in CATALOGUE:
+        for partition in topics[spec.name].partitions if spec.name in topics else ():
+            ends[(spec.name, partition)] = consumer.get_watermark_offsets(
+                TopicPartition(spec.name, partition), timeout=10)[1]
+    consumer.close()
+    return ends
+
+
+def produce(bootstrap: str, events: list) -> None:
+    with EventProducer(bootstrap) as producer:
+        producer.send_batch(events)
+
+
+def tables_of(path: Path) -> dict[str, list[tuple]]:
+    """Every table's rows in a canonical order: equal dicts mean identical projections."""
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return {name: connection.sql(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+                for name in TABLES}
