@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from esper.projections.schema import TABLES
 
@@ -24,6 +25,11 @@ def write_parquet(tables: dict[str, pa.Table], folder: Path) -> list[Path]:
     written = []
     for name, table in tables.items():
         target = folder / name
+        if table.num_rows == 0:  # still a file, so that readers find the table and its schema
+            target.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, target / "part-0.parquet")
+            written.append(target / "part-0.parquet")
+            continue
         partitioning = (ds.partitioning(pa.schema([table.schema.field("run_id")]), flavor="hive")
                         if "run_id" in table.column_names else None)
         ds.write_dataset(table, target, format="parquet", partitioning=partitioning,
