@@ -26,7 +26,9 @@ def register(subparsers) -> None:
     show.add_argument("--version", type=int, help="a released version instead of the current one")
     show.set_defaults(func=_show)
     check = commands.add_parser(
-        "check", help="fail unless every current schema reads every released version (BACKWARD_TRANSITIVE)"
+        "check",
+        help="fail unless every current schema is released and reads every released version "
+        "(BACKWARD_TRANSITIVE)",
     )
     check.set_defaults(func=_check)
     freeze = commands.add_parser("release", help="freeze changed schemas as their next versions")
@@ -93,11 +95,15 @@ def _check(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if problems:
         raise CommandError(f"{len(problems)} incompatible change(s): old events would not decode")
-    released = sum(len(store.released(name)) for name in store.released_names())
     pending = unreleased(store)
-    print(f"ok: {len(store.names())} events read all {released} released versions (BACKWARD_TRANSITIVE)")
     if pending:
-        print(f"{len(pending)} changed, not yet released: {', '.join(v.name for v in pending)}")
+        # Values written with an unreleased schema become unreadable after its next edit.
+        raise CommandError(
+            f"compatible but not released: {', '.join(v.name for v in pending)}; "
+            "run 'esper schemas release' and commit schemas/history"
+        )
+    released = sum(len(store.released(name)) for name in store.released_names())
+    print(f"ok: {len(store.names())} events, each reads all its released versions ({released} in all)")
     return 0
 
 
@@ -122,8 +128,8 @@ def _decode(args: argparse.Namespace) -> int:
     registry = ConfluentRegistry(args.registry) if args.registry else None
     codec = Codec(_store(args), registry=registry)
     try:
-        writer = codec.writer_schema_of(data)
         event = codec.decode(data, where=str(args.file) if args.file else "stdin")
+        writer = codec.writer_schema_of(data)
     except CodecError as error:
         raise CommandError(str(error)) from None
     document = {

@@ -292,8 +292,8 @@ class Codec:
             return reader, HEADER_SIZE
         if value[:1] == CONFLUENT_MAGIC:
             return self._registry_reader(value), _CONFLUENT_HEADER_SIZE
-        if not value:
-            raise TruncatedValue("empty value")
+        if MAGIC.startswith(bytes(value[:2])):  # empty, or the first magic byte alone
+            raise TruncatedValue(f"{len(value)} bytes, shorter than the {HEADER_SIZE}-byte header")
         raise BadMagic(
             f"starts with {bytes(value[:2]).hex()}, not c301 (Avro single-object encoding)"
             + ("" if self.registry else " or 00 (Confluent framing, with a registry configured)")
