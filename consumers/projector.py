@@ -93,7 +93,7 @@ def of_run(record: LogRecord, run: str) -> bool:
 
 def project(projector: Projector, bootstrap: str, *, until: datetime | dict | None = None,
             follow: bool = False, stop: threading.Event | None = None, run: str | None = None,
-            dead_letters: DeadLetterSink | None = None, batch_size: int = 5000,
+            dead_letters: DeadLetterSink | None = None, batch_size: int = 20000,
             on_batch=None) -> int:
     """Project every catalogue topic from the stored offsets; returns records projected.
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="query server port on 127.0.0.1 (ESPER_QUERY_PORT; 0 picks one)")
     parser.add_argument("--query-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds a query may run")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=20000)
     args = parser.parse_args(argv)
 
     bootstrap = kafka_bootstrap()

@@ -252,9 +252,17 @@ class Projector:
         last: dict[tuple[str, int], int] = {}
         for record in records:
             last[(record.topic, record.partition)] = record.offset
-        rows = [(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
-        self.connection.executemany(
-            "INSERT OR REPLACE INTO projection_offsets VALUES (?, ?, ?)", rows)
+        offsets = pa.table({
+            "topic": [topic for topic, _ in last],
+            "partition": pa.array([partition for _, partition in last], pa.int32()),
+            "next_offset": [offset + 1 for offset in last.values()],
+        })
+        self.connection.register("new_offsets", offsets)
+        try:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO projection_offsets SELECT * FROM new_offsets")
+        finally:
+            self.connection.unregister("new_offsets")
 
 
 def _int(text: str | None) -> int | None:
