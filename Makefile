@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install jars infra-up infra-down clean
+.PHONY: demo test install jars browser infra-up infra-down clean
 
 demo: jars
 	$(BIN)/esper demo
 
-test: jars
+test: jars browser
 	$(BIN)/python -m pytest
 
 install: $(INSTALLED)
@@ -24,6 +24,12 @@ $(INSTALLED): pyproject.toml
 # The Kafka broker's jars, from Maven Central into infra/kafka/libs (once).
 jars: install
 	$(BIN)/python -c 'from esper.infra.kafka import ensure_jars; print("kafka jars in", ensure_jars())'
+
+# Debian's Chromium and its driver, for the dashboard's browser test (root, or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 infra-up: jars
 	$(BIN)/esper infra up

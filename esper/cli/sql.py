@@ -31,6 +31,13 @@ def register(subparsers) -> None:
     exporter.add_argument("--db", default=None, help="export this projection file")
     exporter.set_defaults(func=_export)
 
+    dashboard = subparsers.add_parser(
+        "dashboard", help="serve the dashboard and SQL over a projection file (a replayed one, "
+                          "say); the live projector serves its own")
+    dashboard.add_argument("--db", default=None, help="the projection file (default: the live one's)")
+    dashboard.add_argument("--port", type=int, default=8788, help="port on 127.0.0.1 (0 picks one)")
+    dashboard.set_defaults(func=_dashboard)
+
     kernels = subparsers.add_parser("kernels", help="Urza's kernel library")
     actions = kernels.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="kernels, newest first")
@@ -83,6 +90,32 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CommandError(str(error)) from None
     print(f"wrote {len(written)} Parquet file(s) under {args.to}", file=sys.stderr)
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import threading
+
+    import duckdb
+
+    from esper.bus.consumer import StopSignals
+    from esper.projections.client import projection_path
+    from esper.projections.readonly import LOCKED_DOWN
+    from esper.projections.server import QueryServer
+
+    path = args.db or projection_path()
+    try:
+        connection = duckdb.connect(str(path), read_only=True, config=LOCKED_DOWN)
+    except duckdb.Error as error:
+        raise CommandError(f"cannot open {path}: {error}") from None
+    server = QueryServer(connection, args.port, timeout_s=DEFAULT_TIMEOUT_S,
+                         status=lambda: {"db": str(path), "live": False}).start()
+    print(f"dashboard of {path} at http://127.0.0.1:{server.port}/ (Ctrl-C stops)", flush=True)
+    stop = threading.Event()
+    with StopSignals(stop):
+        stop.wait()
+    server.stop()
+    connection.close()
     return 0
 
 

@@ -7,6 +7,7 @@ cursor of its own (DuckDB's MVCC gives every query a consistent snapshot).
     POST /query  {"sql": "..."}        {"columns": [...], "types": [...], "rows": [[...]]}
     POST /query  {"sql": "...", "format": "arrow"}   an Arrow IPC stream
     GET  /query?sql=...                 the same as JSON (handy from a browser or curl)
+    GET  /                              the dashboard (static files of dashboard/)
 
 Refused statements answer 400, queries past the time limit 408, both with {"error": ...}.
 """
@@ -20,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -29,6 +31,9 @@ import pyarrow as pa
 from esper.projections.readonly import QueryTimeout, RefusedQuery, run_query
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DASHBOARD_DIR = Path(__file__).parent / "dashboard"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript",
+                 ".css": "text/css"}
 
 
 def _json_value(value: Any) -> Any:
@@ -102,7 +107,7 @@ class QueryServer:
                     sql = parse_qs(url.query).get("sql", [""])[0]
                     self._answer(sql, "json")
                 else:
-                    self._error(HTTPStatus.NOT_FOUND, f"no {url.path} here")
+                    self._dashboard(url.path)
 
             def do_POST(self) -> None:
                 if urlparse(self.path).path != "/query":
@@ -132,6 +137,14 @@ class QueryServer:
                     self._send(HTTPStatus.OK, ARROW_STREAM, arrow_stream(table))
                 else:
                     self._send(HTTPStatus.OK, "application/json", table_json(table))
+
+            def _dashboard(self, path: str) -> None:
+                name = "index.html" if path in ("", "/") else path.lstrip("/")
+                target = DASHBOARD_DIR / name
+                if "/" in name or target.suffix not in CONTENT_TYPES or not target.is_file():
+                    self._error(HTTPStatus.NOT_FOUND, f"no {path} here")
+                    return
+                self._send(HTTPStatus.OK, CONTENT_TYPES[target.suffix], target.read_bytes())
 
             def _error(self, status: HTTPStatus, message: str) -> None:
                 self._send(status, "application/json", json.dumps({"error": message}).encode())
