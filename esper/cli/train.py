@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0, help="data split, initialisation and order")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    train.add_argument("--health-every", type=int, default=10, metavar="STEPS",
+    train.add_argument("--health-every", type=int, default=20, metavar="STEPS",
                        help="steps between health measurements (0: none)")
     train.add_argument("--training-epochs", type=int, default=2,
                        help="epochs a seed learns at alpha 0 before grafting")

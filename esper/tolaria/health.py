@@ -28,10 +28,12 @@ that has not collapsed and gradients that have not vanished. A healthy layer sco
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from esper.contracts import ComponentType, EventMeta, HealthSignal, SeedState
@@ -63,36 +65,43 @@ def measure(output: torch.Tensor, parameters: Iterable[nn.Parameter], latency_ms
             errors: int = 0) -> Health:
     """The health of one output tensor and the parameters that produced it."""
     units = output.detach().movedim(1, -1).reshape(-1, output.shape[1]).float()
-    if not torch.isfinite(units).all():
+    gradients = [p.grad.detach() for p in parameters if p.grad is not None]
+    variance, dead, correlation, gradient_norm = _statistics(units, gradients)
+    # Any NaN or infinity in the output makes its variance non-finite.
+    if not math.isfinite(variance):
         errors += 1
         units = torch.nan_to_num(units, nan=0.0, posinf=0.0, neginf=0.0)
-    gradients = [p.grad.detach().float().reshape(-1) for p in parameters if p.grad is not None]
-    gradient_norm = torch.linalg.vector_norm(torch.cat(gradients)).item() if gradients else 0.0
-    if gradient_norm != gradient_norm or gradient_norm == float("inf"):
+        variance, dead, correlation, _ = _statistics(units, [])
+    if not math.isfinite(gradient_norm):
         errors += 1
         gradient_norm = 0.0
-    return Health(
-        activation_variance=units.var().item() if units.numel() > 1 else 0.0,
-        dead_neuron_ratio=(units.amax(dim=0) <= 0).float().mean().item(),
-        avg_correlation=_mean_abs_correlation(units),
-        gradient_norm=gradient_norm,
-        latency_ms=latency_ms,
-        error_count=errors,
-    )
+    return Health(variance, dead, correlation, gradient_norm, latency_ms, errors)
 
 
-def _mean_abs_correlation(units: torch.Tensor) -> float:
+def _statistics(units: torch.Tensor, gradients: list[torch.Tensor]) -> tuple[float, float, float, float]:
+    """Variance, dead ratio, mean |correlation| and gradient norm of a (samples x units) matrix.
+
+    Few tensor operations and a single transfer at the end: on a small model each operation
+    costs about as much as its arithmetic, and this runs on the training thread.
+    """
     stride = max(1, len(units) // MAX_ROWS)
-    z = units[::stride, :MAX_UNITS]
-    z = z - z.mean(dim=0)
-    scale = z.pow(2).mean(dim=0).sqrt()
-    z = z[:, scale > 1e-8] / scale[scale > 1e-8]
-    count = z.shape[1]
-    if count < 2 or len(z) < 2:
-        return 0.0
-    correlation = (z.T @ z / len(z)).abs()
-    off_diagonal = (correlation.sum() - correlation.diagonal().sum()) / (count * (count - 1))
-    return min(1.0, off_diagonal.item())
+    sample = units[::stride, :MAX_UNITS]
+    # Centred columns scaled to unit length: their dot products are Pearson correlations, and
+    # a constant column scales to zero, so it correlates with nothing and adds 0 to the trace.
+    z = F.normalize(sample - sample.mean(dim=0), dim=0)
+    correlation = z.T @ z
+    figures = torch.stack([
+        units.var() if units.numel() > 1 else units.new_zeros(()),
+        (units.amax(dim=0) <= 0).sum().float(),
+        correlation.abs().sum(),
+        correlation.diagonal().sum(),  # the number of non-constant units
+        *(torch.linalg.vector_norm(g).float() for g in gradients),
+    ]).tolist()
+    variance, dead, total, live, *norms = figures
+    live = round(live) if math.isfinite(live) else 0
+    pairs = live * (live - 1)
+    mean_correlation = min(max((total - live) / pairs, 0.0), 1.0) if pairs and len(z) > 1 else 0.0
+    return variance, dead / units.shape[1], mean_correlation, math.sqrt(sum(n * n for n in norms))
 
 
 def ready_for_transition(slot: SeedSlot) -> bool:
@@ -115,7 +124,7 @@ class HealthProbe:
 
     def __enter__(self) -> HealthProbe:
         for layer in self.model.layers:
-            for module in (layer, *layer.slots):
+            for module in (layer, *layer.live_slots):  # dormant slots never run
                 self._handles.append(module.register_forward_pre_hook(self._start))
                 self._handles.append(module.register_forward_hook(self._stop))
         return self

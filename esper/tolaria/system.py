@@ -39,8 +39,7 @@ class ProcessMonitor:
 
     @staticmethod
     def _now() -> tuple[float, float]:
-        times = os.times()
-        return time.monotonic(), times.user + times.system
+        return time.monotonic(), time.process_time()  # CPU time of all the process's threads
 
     def sample(self) -> tuple[float, float]:
         """(cpu_load, memory_usage) since the previous sample (or since construction)."""

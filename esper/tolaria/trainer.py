@@ -45,7 +45,7 @@ class TrainingConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     seed: int = 0
-    health_every: int = 10  # steps between health measurements; 0 turns them off
+    health_every: int = 20  # steps between health measurements; 0 turns them off
     policy: LifecyclePolicy = LifecyclePolicy()
 
     def __post_init__(self) -> None:
