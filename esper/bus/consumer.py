@@ -23,7 +23,7 @@ from esper.bus.records import (
     Poison,
     call_with_retries,
     decode_message,
-    fetch_batch,
+    group_batches,
     send_dead_letter,
 )
 
@@ -106,18 +106,11 @@ class EventConsumer:
         """Process until stopped, or with ``until_idle``, until nothing new came for that long
         while partitions were assigned."""
         self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
-        idle_since = time.monotonic()
         with StopSignals(self._stop):
             try:
-                while not self._stop.is_set():
-                    messages = fetch_batch(self._consumer, self.batch_size, poll_timeout)
-                    if messages:
-                        self.process_batch(messages)
-                        idle_since = time.monotonic()
-                    elif not self._consumer.assignment():
-                        idle_since = time.monotonic()  # idle means "assigned, nothing new"
-                    elif until_idle is not None and time.monotonic() - idle_since > until_idle:
-                        break
+                for messages in group_batches(self._consumer, self.batch_size, poll_timeout,
+                                              self._stop, until_idle):
+                    self.process_batch(messages)
             finally:
                 self._commit(asynchronous=False)
                 self._consumer.close()

@@ -10,7 +10,6 @@ per instance; a second process with the same id fences the first.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,7 +24,7 @@ from esper.bus.records import (
     Poison,
     call_with_retries,
     decode_message,
-    fetch_batch,
+    group_batches,
     send_dead_letter,
 )
 from esper.bus.topics import topic_for
@@ -58,19 +57,13 @@ class TransactionalProcessor:
     def run(self, poll_timeout: float = 0.2, until_idle: float | None = None) -> ConsumerStats:
         self._producer.init_transactions(30)  # fences any older instance with this id
         self._consumer.subscribe(self.topics)
-        idle_since = time.monotonic()
         with StopSignals(self._stop):
             try:
-                while not self._stop.is_set():
-                    messages = fetch_batch(self._consumer, self.batch_size, poll_timeout)
+                for messages in group_batches(self._consumer, self.batch_size, poll_timeout,
+                                              self._stop, until_idle):
                     messages = [m for m in messages if not self._is_transient(m)]
                     if messages:
                         self._process_in_transaction(messages)
-                        idle_since = time.monotonic()
-                    elif not self._consumer.assignment():
-                        idle_since = time.monotonic()  # idle means "assigned, nothing new"
-                    elif until_idle is not None and time.monotonic() - idle_since > until_idle:
-                        break
             finally:
                 self._consumer.close()
                 self._producer.flush(10)

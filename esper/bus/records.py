@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from esper import codec
@@ -50,6 +50,22 @@ def fetch_batch(consumer, size: int, timeout: float) -> list:
     if first is None:
         return []
     return [first, *consumer.consume(size - 1, 0)] if size > 1 else [first]
+
+
+def group_batches(consumer, batch_size: int, poll_timeout: float, stop,
+                  until_idle: float | None) -> Iterator[list]:
+    """Non-empty batches of a subscribed consumer until ``stop`` is set or, with
+    ``until_idle``, until nothing new came for that long while partitions were assigned."""
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        messages = fetch_batch(consumer, batch_size, poll_timeout)
+        if messages:
+            yield messages
+            idle_since = time.monotonic()
+        elif not consumer.assignment():
+            idle_since = time.monotonic()  # still joining the group: not idle yet
+        elif until_idle is not None and time.monotonic() - idle_since > until_idle:
+            return
 
 
 def decode_message(message) -> Delivered | Poison:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 
 class CodecError(Exception):
     """Base of every codec error."""

@@ -9,7 +9,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from esper import codec
 from esper.bus.consumer import EventConsumer
-from esper.bus.producer import EventProducer
 from tests.bus.events import health, new_run_id
 
 
