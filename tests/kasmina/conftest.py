@@ -19,5 +19,4 @@ def kernels(store):
         "head": compiled(store, "linear_adapter", [8], [4]),
         "scrambler": exported(store, Scrambler(8, 4), "scrambler-8-4", [8], [4]),
         "wrong_shape": compiled(store, "linear_adapter", [16], [5]),
-        "conv": compiled(store, "conv_light", [1, 4, 4], [2, 4, 4]),
     }

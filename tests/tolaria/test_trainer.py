@@ -65,6 +65,26 @@ def test_a_seed_learns_at_alpha_0_grafts_and_is_kept_because_it_helps(store, ker
     assert {id(p) for p in seed.parameters()} <= {id(p) for p in trainer.optimizer.param_groups[0]["params"]}
 
 
+def test_a_cnn_grows_a_seed_beside_a_convolution(store, kernels):
+    torch.manual_seed(0)
+    data = load_dataset("synthetic")
+    model = wrap(build_host("cnn", data, undersized=True), seeds_per_layer=1)
+    events = []
+
+    def germinate_at_step_3():
+        if trainer.clock.step == 3:
+            trainer.seeds.apply(command("germinate", 1, 0, kernels["conv"]))
+
+    trainer = Trainer(model, data, TrainingConfig(epochs=4, policy=LifecyclePolicy(1, 1, cull_tolerance=1.0)),
+                      emit=events.append, kernels=store, run_id=RUN, model_name="cnn", host={"host": "cnn"},
+                      between_steps=germinate_at_step_3)
+    trainer.run()
+    assert [t[2:4] for t in lifecycle(events)] == [("dormant", "germinated"), ("germinated", "training"),
+                                                   ("training", "grafting"), ("grafting", "fossilized")]
+    assert model.layer(1).layer_type == "Conv2d" and model.slot(1, 0).alpha == 1.0
+    assert events[-1].final_val_accuracy > 0.8  # it trains, seed and all
+
+
 def test_a_seed_that_hurts_is_culled_and_training_goes_on(store, kernels):
     trainer, events = undersized_run(store, epochs=5, commands={7: [command("germinate", 1, 0, kernels["scrambler"])]})
     trainer.run()
