@@ -196,7 +196,7 @@ class ArtifactStore(ABC):
 
 
 class LocalArtifactStore(ArtifactStore):
-    """Artifacts as files under ``root``, written to a temporary name and renamed into place,
+    """Artifacts as files under ``root``, written to ``root/.partial/`` and renamed into place,
     so a process killed mid-write never leaves a partial file under a real key."""
 
     def __init__(self, root: str | os.PathLike):
@@ -217,7 +217,9 @@ class LocalArtifactStore(ArtifactStore):
     def _write(self, key: str, data: bytes, sha256: str | None) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
+        # Beside the store's folders, not in them: a kill mid-write leaves its remains here.
+        partial = self.root / ".partial" / uuid.uuid4().hex
+        partial.parent.mkdir(exist_ok=True)
         with open(partial, "wb") as file:
             file.write(data)
             file.flush()
