@@ -12,6 +12,9 @@ names. An instance restarted under its name fences its predecessor (the transact
 takes its partitions back at once (static group membership), so a process killed mid-compile
 leaves no output behind and its successor compiles the batch again, finding in the artifact
 store whatever the dead one had finished.
+
+Kafka and the artifact store are found as everywhere in Esper: ESPER_KAFKA_BOOTSTRAP,
+ESPER_ARTIFACTS and ESPER_S3_ENDPOINT (see ``esper.config`` and ``esper.artifacts``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from esper.artifacts import open_store
 from esper.bus import replay
 from esper.bus.processor import TransactionalProcessor
 from esper.bus.topics import BLUEPRINTS, DECISIONS, EPOCHS
+from esper.cli import CommandError
 from esper.contracts import BlueprintSubmitted, HostTopology, TrainingRunStarted
 from esper.karn import BlueprintError, BlueprintIR
 from esper.tezzeret.books import BlueprintBook, RunBook
@@ -40,64 +44,56 @@ BATCH_SIZE = 8
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="esper run tezzeret", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="esper run tezzeret",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--instance", default=socket.gethostname(),
                         help="this instance's name, stable across its restarts "
                              "(default: the host name)")
     parser.add_argument("--group", default="tezzeret", help="consumer group (default: tezzeret)")
-    parser.add_argument("--bootstrap", default=None,
-                        help="Kafka bootstrap servers (default: ESPER_KAFKA_BOOTSTRAP)")
-    parser.add_argument("--artifacts", default=None,
-                        help="artifact store: a folder or s3://bucket/prefix "
-                             "(default: ESPER_ARTIFACTS)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for validation and timing (default 1: reproducible)")
-    parser.add_argument("--log-level", default="INFO", help="default INFO")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
     return parser
 
 
-def blueprint_from_log(bootstrap: str | None):
-    """A lookup of blueprint designs by id in compilation.blueprint.submitted."""
-
-    def lookup(blueprint_id: str) -> BlueprintIR | None:
-        for record in replay.read([BLUEPRINTS.name], bootstrap=bootstrap):
-            event = record.event
-            if isinstance(event, BlueprintSubmitted) and event.blueprint_id == blueprint_id:
-                try:
-                    return design_of(event)
-                except BlueprintError:
-                    return None
-        return None
-
-    return lookup
+def blueprint_in_log(blueprint_id: str) -> BlueprintIR | None:
+    """The design submitted as ``blueprint_id`` to compilation.blueprint.submitted, if any."""
+    for record in replay.read([BLUEPRINTS.name]):
+        event = record.event
+        if isinstance(event, BlueprintSubmitted) and event.blueprint_id == blueprint_id:
+            try:
+                return design_of(event)
+            except BlueprintError:
+                return None
+    return None
 
 
-def topology_from_log(bootstrap: str | None):
-    """A lookup of a run's host topology in system.events.epoch."""
-
-    def lookup(run_id: str) -> HostTopology | None:
-        for record in replay.read([EPOCHS.name], run=run_id, bootstrap=bootstrap):
-            if isinstance(record.event, TrainingRunStarted):
-                return record.event.topology
-        return None
-
-    return lookup
+def topology_in_log(run_id: str) -> HostTopology | None:
+    """The host topology of run ``run_id`` from its TrainingRunStarted, if any."""
+    for record in replay.read([EPOCHS.name], run=run_id):
+        if isinstance(record.event, TrainingRunStarted):
+            return record.event.topology
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
+    logging.basicConfig(level=args.log_level,
                         format=f"%(asctime)s tezzeret[{args.instance}] %(levelname)s %(message)s")
     torch.set_num_threads(args.threads)
-    store = open_store(args.artifacts)
-    tezzeret = Tezzeret(Compiler(store), BlueprintBook(blueprint_from_log(args.bootstrap)),
-                        RunBook(topology_from_log(args.bootstrap)))
+    try:
+        store = open_store()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    tezzeret = Tezzeret(Compiler(store), BlueprintBook(blueprint_in_log),
+                        RunBook(topology_in_log))
     processor = TransactionalProcessor(
         [BLUEPRINTS.name, DECISIONS.name, EPOCHS.name], args.group,
         f"{args.group}-{args.instance}", lambda record: tezzeret.handle(record.event),
-        bootstrap=args.bootstrap, batch_size=BATCH_SIZE,
+        batch_size=BATCH_SIZE,
         **{"group.instance.id": args.instance})
-    log.info("consuming %s as %s in group %s; artifacts in %r", 
+    log.info("consuming %s as %s in group %s; artifacts in %r",
              ", ".join(processor.topics), args.instance, args.group, store)
     stats = processor.run()
     log.info("stopped after %d events, %d dead letters", stats.events, stats.dead_letters)

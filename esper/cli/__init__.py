@@ -11,6 +11,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
+    "esper.cli.blueprints",
     "esper.cli.demo",
     "esper.cli.infra",
     "esper.cli.replay",

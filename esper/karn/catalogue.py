@@ -1,7 +1,7 @@
 """Karn's blueprint catalogue: the successor project's seed modules that fit our hosts.
 
-Parameter counts in the comments are for 64 channels (conv) and width 384 (sequence), the
-successor's reference sizes; ``esper.tezzeret.modules`` builds each form.
+The parameter counts in the forms are the successor's, for 64 channels (conv) and width 384
+(sequence) with default parameters; ``esper.tezzeret.modules`` builds each form.
 """
 
 from __future__ import annotations
@@ -43,30 +43,32 @@ KINDS: tuple[Kind, ...] = (
           Param("heads", int, 4, "attention heads (sequence)", 1, 64),
           Param("causal", bool, True, "mask future tokens (sequence)")),
          keeps_width=frozenset({CONV}), rule=_heads_divide_width),
-    Kind("depthwise", "depthwise convolution, then a pointwise 1x1 (~4.8k)",
-         {CONV: "depthwise kxk + pointwise 1x1"}, (_KERNEL_SIZE,), rule=_odd_kernel),
-    Kind("bottleneck", "1x1 down, 3x3, 1x1 up (~4.5k)", {CONV: "1x1 -> 3x3 -> 1x1"},
+    Kind("depthwise", "depthwise convolution, then a pointwise 1x1",
+         {CONV: "depthwise kxk + pointwise 1x1 (~4.8k)"}, (_KERNEL_SIZE,), rule=_odd_kernel),
+    Kind("bottleneck", "1x1 down, 3x3, 1x1 up", {CONV: "1x1 -> 3x3 -> 1x1 (~4.5k)"},
          (Param("reduction", int, 4, "channels are divided by this inside", 1, 1024),)),
-    Kind("conv_small", "1x1 convolution with GroupNorm: channel mixing (~4.2k)",
-         {CONV: "1x1 conv + GroupNorm"}, (_MAX_GROUPS,)),
-    Kind("conv_light", "one conv block (~37k)", {CONV: "kxk conv + GroupNorm + ReLU"},
+    Kind("conv_small", "1x1 convolution with GroupNorm: channel mixing",
+         {CONV: "1x1 conv + GroupNorm (~4.2k)"}, (_MAX_GROUPS,)),
+    Kind("conv_light", "one conv block", {CONV: "kxk conv + GroupNorm + ReLU (~37k)"},
          (_KERNEL_SIZE, _MAX_GROUPS), rule=_odd_kernel),
-    Kind("conv_heavy", "two conv blocks (~74k)", {CONV: "2 x (kxk conv + GroupNorm + ReLU)"},
+    Kind("conv_heavy", "two conv blocks", {CONV: "2 x (kxk conv + GroupNorm + ReLU) (~74k)"},
          (_KERNEL_SIZE, _MAX_GROUPS), rule=_odd_kernel),
-    Kind("lora", "low-rank adapter, rank 8 (~6k)",
-         {SEQUENCE: "x A B, A: D x r, B: r x D'", FEATURES: "x A B"},
+    Kind("lora", "low-rank adapter, rank 8",
+         {SEQUENCE: "x A B per token, A: D x r, B: r x D' (~6k)", FEATURES: "x A B"},
          (Param("rank", int, 8, "inner rank", 1, 4096),)),
-    Kind("lora_large", "low-rank adapter, rank 32 (~25k)",
-         {SEQUENCE: "x A B, A: D x r, B: r x D'", FEATURES: "x A B"},
+    Kind("lora_large", "low-rank adapter, rank 32",
+         {SEQUENCE: "x A B per token, A: D x r, B: r x D' (~25k)", FEATURES: "x A B"},
          (Param("rank", int, 32, "inner rank", 1, 4096),)),
-    Kind("mlp_small", "MLP with 2x expansion (~591k)",
-         {SEQUENCE: "Linear -> GELU -> Linear, per token", FEATURES: "Linear -> GELU -> Linear"},
+    Kind("mlp_small", "MLP with 2x expansion",
+         {SEQUENCE: "Linear -> GELU -> Linear per token (~591k)",
+          FEATURES: "Linear -> GELU -> Linear"},
          (Param("expansion", int, 2, "hidden width = expansion x input width", 1, 16),)),
-    Kind("mlp", "MLP with 4x expansion (~1.2M)",
-         {SEQUENCE: "Linear -> GELU -> Linear, per token", FEATURES: "Linear -> GELU -> Linear"},
+    Kind("mlp", "MLP with 4x expansion",
+         {SEQUENCE: "Linear -> GELU -> Linear per token (~1.2M)",
+          FEATURES: "Linear -> GELU -> Linear"},
          (Param("expansion", int, 4, "hidden width = expansion x input width", 1, 16),)),
-    Kind("linear_adapter", "residual linear adapter for MLP hosts: one Linear layer",
-         {FEATURES: "Linear D -> D'"}, (Param("bias", bool, True, "learn a bias"),)),
+    Kind("linear_adapter", "residual linear adapter for MLP hosts",
+         {FEATURES: "one Linear D -> D'"}, (Param("bias", bool, True, "learn a bias"),)),
 )
 
 CATALOGUE: Mapping[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -14,7 +14,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from esper.contracts import Architecture, ArchitectureLayer, Blueprint
+from esper.contracts import (
+    Architecture,
+    ArchitectureLayer,
+    Blueprint,
+    BlueprintSubmitted,
+    ComponentType,
+    EventMeta,
+)
 from esper.karn.catalogue import get_kind
 from esper.karn.kinds import BlueprintError, Kind, Scalar
 
@@ -96,6 +103,12 @@ class BlueprintIR:
     def architecture(self) -> Architecture:
         return Architecture(layers=[ArchitectureLayer(kind=self.kind, params=dict(self.params))],
                             attributes={"ir_version": self.version, "seed": self.seed})
+
+    def submission(self, submitted_by: str = "karn") -> BlueprintSubmitted:
+        """The event that submits this design for compilation."""
+        return BlueprintSubmitted(meta=EventMeta.new(ComponentType.KARN),
+                                  blueprint_id=self.blueprint_id, submitted_by=submitted_by,
+                                  blueprint=self.blueprint(submitted_by))
 
     def blueprint(self, created_by: str = "karn") -> Blueprint:
         """This design as a proposed Blueprint, with its content-derived id."""

@@ -46,8 +46,9 @@ class TezzeretProcess:
     def __init__(self, bootstrap: str, instance: str, artifacts: str, group: str,
                  env: dict[str, str] | None = None):
         self.args = [sys.executable, "-m", "esper", "run", "tezzeret", "--instance", instance,
-                     "--group", group, "--bootstrap", bootstrap, "--artifacts", artifacts]
-        self.env = {**os.environ, **(env or {})}
+                     "--group", group]
+        self.env = {**os.environ, "ESPER_KAFKA_BOOTSTRAP": bootstrap,
+                    "ESPER_ARTIFACTS": artifacts, **(env or {})}
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process: subprocess.Popen | None = None

@@ -1,0 +1,70 @@
+"""`esper blueprints list|submit`: Karn's catalogue, and submitting a design to Tezzeret."""
+
+from __future__ import annotations
+
+import argparse
+
+from esper.cli import CommandError
+from esper.cli.table import print_table
+from esper.karn import KINDS, BlueprintError, BlueprintIR, get_kind
+
+
+def register(subparsers) -> None:
+    blueprints = subparsers.add_parser("blueprints", help="the blueprint catalogue")
+    commands = blueprints.add_subparsers(dest="blueprints_command", required=True,
+                                         metavar="ACTION")
+    listing = commands.add_parser("list", help="every kind, where it applies, its parameters")
+    listing.add_argument("kind", nargs="?", help="one kind: each parameter with its range")
+    listing.set_defaults(func=_list)
+    submit = commands.add_parser(
+        "submit", help="publish a BlueprintSubmitted to compilation.blueprint.submitted",
+        description="Publish a design of KIND; its id is derived from its content, so "
+                    "submitting the same design twice names the same blueprint.")
+    submit.add_argument("kind", help="a kind from `esper blueprints list`")
+    submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of the kind (repeatable); the rest keep defaults")
+    submit.add_argument("--seed", type=int, default=0, help="weight-initialization seed")
+    submit.add_argument("--by", default="karn", help="who submits it (default: karn)")
+    submit.set_defaults(func=_submit)
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.kind:
+        return _describe(args.kind)
+    print_table(["kind", "applies to", "parameters", "what it is"],
+                [[kind.name, ", ".join(layout.value for layout in kind.forms),
+                  " ".join(f"{p.name}={str(p.default).lower() if p.type is bool else p.default}"
+                           for p in kind.params), kind.summary]
+                 for kind in KINDS])
+    return 0
+
+
+def _describe(name: str) -> int:
+    try:
+        kind = get_kind(name)
+    except BlueprintError as error:
+        raise CommandError(str(error)) from None
+    print(f"{kind.name}: {kind.summary}")
+    print_table(["layout", "shape", "module"],
+                [[layout.value, layout.dims, form] for layout, form in kind.forms.items()])
+    for param in kind.params:
+        print(f"  {param.describe()}")
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from esper.bus.producer import DeliveryError, EventProducer  # only submit needs Kafka
+
+    try:
+        ir = BlueprintIR.parse(args.kind, args.param, args.seed)
+        event = ir.submission(args.by)
+    except (BlueprintError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    try:
+        with EventProducer() as producer:
+            producer.send(event)
+    except DeliveryError as error:
+        raise CommandError(f"{ir.blueprint_id} was not published ({error}); "
+                           "`esper topics create` makes the topics") from None
+    print(f"submitted {ir.label()} as {ir.blueprint_id}")
+    return 0
