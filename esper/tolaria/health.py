@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from esper.contracts import ComponentType, EventMeta, HealthSignal, SeedState
@@ -88,14 +87,15 @@ def _statistics(units: torch.Tensor, gradients: list[torch.Tensor]) -> tuple[flo
     sample = units[::stride, :MAX_UNITS]
     # Centred columns scaled to unit length: their dot products are Pearson correlations, and
     # a constant column scales to zero, so it correlates with nothing and adds 0 to the trace.
-    z = F.normalize(sample - sample.mean(dim=0), dim=0)
+    centred = sample - sample.mean(dim=0)
+    z = centred / centred.norm(dim=0).clamp_min(1e-12)
     correlation = z.T @ z
     figures = torch.stack([
         units.var() if units.numel() > 1 else units.new_zeros(()),
-        (units.amax(dim=0) <= 0).sum().float(),
+        units.amax(dim=0).le(0).sum(),
         correlation.abs().sum(),
-        correlation.diagonal().sum(),  # the number of non-constant units
-        *(torch.linalg.vector_norm(g).float() for g in gradients),
+        correlation.trace(),  # the number of non-constant units
+        *(torch.linalg.vector_norm(g) for g in gradients),
     ]).tolist()
     variance, dead, total, live, *norms = figures
     live = round(live) if math.isfinite(live) else 0
@@ -146,28 +146,38 @@ class HealthProbe:
         """One HealthSignal per layer and slot of the step just taken."""
         signals, now = [], time.time()
         for layer in self.model.layers:
-            host = self._layer_health(layer)
-            active = sum(slot.state in ACTIVE_STATES for slot in layer.slots)
+            host = self._signal(layer, layer.slots[0], self._layer_health(layer), run_id, epoch, now)
             for slot in layer.slots:
-                health = self._slot_health(slot) or host
-                signals.append(HealthSignal(
-                    meta=EventMeta.new(ComponentType.KASMINA, run_id=run_id),
-                    layer_id=layer.layer_id,
-                    seed_id=slot.index,
-                    chunk_id=0,
-                    epoch=epoch,
-                    activation_variance=health.activation_variance,
-                    dead_neuron_ratio=health.dead_neuron_ratio,
-                    avg_correlation=health.avg_correlation,
-                    is_ready_for_transition=ready_for_transition(slot),
-                    health_score=health.score,
-                    execution_latency=health.latency_ms,
-                    error_count=health.error_count,
-                    active_seeds=active,
-                    total_seeds=len(layer.slots),
-                    timestamp=now,
-                ))
+                health = self._slot_health(slot)
+                if health is not None:
+                    signals.append(self._signal(layer, slot, health, run_id, epoch, now))
+                else:
+                    # The layer's own signal, readdressed: its values are already validated.
+                    signals.append(host.model_copy(update={
+                        "meta": EventMeta.new(ComponentType.KASMINA, run_id=run_id), "seed_id": slot.index,
+                        "is_ready_for_transition": ready_for_transition(slot)}))
         return signals
+
+    @staticmethod
+    def _signal(layer: MorphableLayer, slot: SeedSlot, health: Health, run_id: str, epoch: int,
+                now: float) -> HealthSignal:
+        return HealthSignal(
+            meta=EventMeta.new(ComponentType.KASMINA, run_id=run_id),
+            layer_id=layer.layer_id,
+            seed_id=slot.index,
+            chunk_id=0,
+            epoch=epoch,
+            activation_variance=health.activation_variance,
+            dead_neuron_ratio=health.dead_neuron_ratio,
+            avg_correlation=health.avg_correlation,
+            is_ready_for_transition=ready_for_transition(slot),
+            health_score=health.score,
+            execution_latency=health.latency_ms,
+            error_count=health.error_count,
+            active_seeds=sum(s.state in ACTIVE_STATES for s in layer.slots),
+            total_seeds=len(layer.slots),
+            timestamp=now,
+        )
 
     def _layer_health(self, layer: MorphableLayer) -> Health:
         output, latency_ms = self._seen[layer]
