@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "esper.cli.run",
     "esper.cli.schemas",
     "esper.cli.sql",
+    "esper.cli.tamiyo",
     "esper.cli.topics",
     "esper.cli.train",
 )
