@@ -286,7 +286,8 @@ def open_store(location: str | None = None) -> ArtifactStore:
     if location.startswith("s3://"):
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
         if not bucket:
-            raise ValueError(f"ESPER_ARTIFACTS {location!r} names no bucket: use s3://bucket/prefix")
+            raise ValueError(f"ESPER_ARTIFACTS {location!r} names no bucket: "
+                             "use s3://bucket/prefix")
         return S3ArtifactStore(bucket, prefix,
                                endpoint_url=os.environ.get("ESPER_S3_ENDPOINT") or None)
     if "://" in location:

@@ -40,7 +40,8 @@ class BlueprintIR:
     version: int = IR_VERSION
 
     @classmethod
-    def of(cls, kind: str, params: Mapping[str, object] | None = None, seed: int = 0) -> BlueprintIR:
+    def of(cls, kind: str, params: Mapping[str, object] | None = None,
+           seed: int = 0) -> BlueprintIR:
         """The IR of ``kind`` with ``params`` (the rest at their defaults), checked."""
         if type(seed) is not int or not 0 <= seed <= _MAX_SEED:
             raise BlueprintError(f"seed must be an integer in [0, 2**63), got {seed!r}")

@@ -88,7 +88,8 @@ class Param:
         if self.type is bool:
             lowered = text.strip().lower()
             if lowered not in ("true", "false"):
-                raise BlueprintError(f"parameter {self.name} is a bool: true or false, not {text!r}")
+                raise BlueprintError(f"parameter {self.name} is a bool: true or false, "
+                                     f"not {text!r}")
             return self.check(lowered == "true")
         if self.type is str:
             return self.check(text)

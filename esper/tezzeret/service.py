@@ -111,7 +111,7 @@ class Tezzeret:
             log.warning("decision %s: %s", decision.decision_id, error)
             return [self._failed(decision, decision.blueprint_id, error.error_type, str(error))]
         request = KernelRequest.of(ir, layer.input_shape, layer.output_shape)
-        events = self.kernel_events(decision, request)
+        events = self._kernel_events(decision, request)
         ready = events[-1]
         if not isinstance(ready, KernelReady):
             return events
@@ -127,22 +127,22 @@ class Tezzeret:
 
     # -- one kernel --------------------------------------------------------------------------
 
-    def kernel_events(self, cause: Event, request: KernelRequest) -> list[Event]:
-        """The events of compiling ``request`` (or reusing its kernel) because of ``cause``."""
-        decision_id = cause.decision_id if isinstance(cause, AdaptationDecision) else None
-        blueprint_id = request.ir.blueprint_id
+    def _kernel_events(self, decision: AdaptationDecision,
+                       request: KernelRequest) -> list[Event]:
+        """The events of compiling ``request`` (or reusing its kernel) for ``decision``."""
         try:
             compiled = self.compiler.compile(request)
         except CompilationError as error:
             log.warning("%s failed while %s: %s", request.kernel_id, error.stage.value, error)
-            return [*self._transitions(cause, request, error.stage, BlueprintState.FAILED,
+            return [*self._transitions(decision, request, error.stage, BlueprintState.FAILED,
                                        error.message),
-                    self._failed(cause, blueprint_id, error.error_type, error.message)]
-        if compiled.reused:
-            return [self._ready(cause, compiled, decision_id)]
-        return [*self._transitions(cause, request, BlueprintState.CHARACTERIZED, None, None),
-                self._characterized(cause, compiled),
-                self._ready(cause, compiled, decision_id)]
+                    self._failed(decision, request.ir.blueprint_id, error.error_type,
+                                 error.message)]
+        built = [] if compiled.reused else [
+            *self._transitions(decision, request, BlueprintState.CHARACTERIZED, None, None),
+            self._characterized(decision, compiled)]
+        return [*built, KernelReady(meta=_meta(decision), kernel=compiled.kernel,
+                                    decision_id=decision.decision_id, reused=compiled.reused)]
 
     def _transitions(self, cause: Event, request: KernelRequest, reached: BlueprintState,
                      final: BlueprintState | None, reason: str | None) -> list[Event]:
@@ -164,11 +164,6 @@ class Tezzeret:
             device=profile.device, batch_size=profile.batch_size,
             latency_ms=profile.latency_p50_ms, memory_mb=profile.memory_mb,
             metrics=profile.metrics())
-
-    @staticmethod
-    def _ready(cause: Event, compiled: Compiled, decision_id: str | None) -> KernelReady:
-        return KernelReady(meta=_meta(cause), kernel=compiled.kernel, decision_id=decision_id,
-                           reused=compiled.reused)
 
     @staticmethod
     def _failed(cause: Event, blueprint_id: str, error_type: str,

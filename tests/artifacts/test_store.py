@@ -9,7 +9,6 @@ from esper.artifacts import (
     ChecksumMismatch,
     CorruptKernelRecord,
     LocalArtifactStore,
-    S3ArtifactStore,
     open_store,
     sha256_of,
 )

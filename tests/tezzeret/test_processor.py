@@ -11,6 +11,7 @@ import torch
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+import consumers.tezzeret as tezzeret_process
 from esper.artifacts import open_store
 from esper.bus.producer import EventProducer
 from esper.bus.topics import BLUEPRINTS, DECISIONS, EPOCHS
@@ -21,6 +22,8 @@ from esper.contracts import (
     KernelReady,
 )
 from esper.karn import BlueprintIR
+from esper.kasmina.kernels import load_for
+from esper.kasmina.model import wrap
 from esper.tezzeret.modules import build_module
 from tests.artifacts.s3_server import CREDENTIALS
 from tests.tezzeret.events import decision, new_run_id, run_started, submitted
@@ -87,9 +90,11 @@ def test_decisions_become_kernels_in_s3_and_bad_input_does_not_stop_the_processo
     assert f"esper/sha256/{kernel.metadata.checksum}" in keys
     assert f"esper/kernels/{kernel.kernel_id}.json" in keys
 
-    # What Kasmina does: open the store it is configured with, load by kernel id, run.
+    # Kasmina, configured with the same store, loads the kernel into the decided layer.
     monkeypatch.setenv("ESPER_ARTIFACTS", artifacts)
-    loaded = open_store().load_kernel(kernel.kernel_id)
+    host = wrap(torch.nn.Sequential(torch.nn.Linear(128, 10)), torch.nn.Linear)
+    host.measure(torch.zeros(1, 128))
+    loaded = load_for(host.layer(0), open_store(), kernel.kernel_id)
     eager = build_module(BlueprintIR.of("lora"), [128], [10])
     x = torch.randn(3, 128)
     with torch.no_grad():
@@ -128,6 +133,20 @@ def test_killed_mid_compile_it_restarts_to_one_kernel_and_one_command_per_decisi
     assert len(list((tmp_path / "artifacts" / "sha256").iterdir())) == 3
     # What the killed instances finished is reused, not compiled again.
     assert sum("compiling " in line for line in third.lines) <= 2
+
+
+def test_the_log_answers_for_designs_and_runs_an_instance_has_not_seen(tezzeret_kafka,
+                                                                        monkeypatch):
+    monkeypatch.setenv("ESPER_KAFKA_BOOTSTRAP", tezzeret_kafka)
+    design, started = BlueprintIR.of("lora", {"rank": 3}, seed=11), run_started(new_run_id())
+    with EventProducer(tezzeret_kafka) as producer:
+        producer.send(design.submission())
+        producer.send(started)
+
+    assert tezzeret_process.blueprint_in_log(design.blueprint_id) == design
+    assert tezzeret_process.topology_in_log(started.meta.run_id) == started.topology
+    assert tezzeret_process.blueprint_in_log(BlueprintIR.of("lora", seed=12).blueprint_id) is None
+    assert tezzeret_process.topology_in_log(new_run_id()) is None
 
 
 def _partition(key: str, partitions: int = 3) -> int:

@@ -7,7 +7,6 @@ from esper.contracts import (
     KasminaCommand,
     KasminaControlCommand,
     KernelCharacterized,
-    KernelReady,
 )
 from esper.karn import BlueprintIR
 from esper.tezzeret.books import BlueprintBook, RunBook
