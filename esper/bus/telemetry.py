@@ -9,8 +9,10 @@ Two lanes share one librdkafka queue of bounded size:
   wait in the queue as long as the broker is away (no message timeout); if the queue itself is
   full, `send` serves delivery reports for up to ``lossless_wait_s`` and then raises.
 
-Drop counts are reported as one TelemetryDropped event on the lossless lane as soon as a
-delivery succeeds after the drops, that is, once the broker is reachable again.
+Drop counts are reported as one TelemetryDropped event on the lossless lane as soon as the
+queue shrinks after the drops, that is, once the broker takes records again. (Records never
+expire here, so the queue shrinks only by deliveries; delivery reports come for failures only,
+which keeps the client's per-record cost down.)
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ class TelemetryProducer:
         self._reasons: set[str] = set()
         self._first_drop: datetime | None = None
         self._last_drop: datetime | None = None
-        self._drop_clock = 0.0  # monotonic time of the last drop
-        self._delivered_clock = 0.0  # monotonic time of the last successful delivery
+        self._queued_at_drop = 0  # queue length at the last drop
+        self.dropped_total = 0  # every drop since the start, reported or not
         self._failures: list[str] = []
         self._producer = Producer(producer_config(bootstrap, **{
             "queue.buffering.max.messages": capacity,
             "message.timeout.ms": 0,  # never expire: lossless records wait for the broker
+            "delivery.report.only.error": True,
             "on_delivery": self._on_delivery,
             **config,
         }))
@@ -95,12 +98,10 @@ class TelemetryProducer:
         self._reasons.add(reason)
         self._first_drop = self._first_drop or now
         self._last_drop = now
-        self._drop_clock = time.monotonic()
+        self.dropped_total += 1
+        self._queued_at_drop = len(self._producer)
 
-    def _on_delivery(self, error: KafkaError | None, message) -> None:
-        if error is None:
-            self._delivered_clock = time.monotonic()
-            return
+    def _on_delivery(self, error: KafkaError, message) -> None:
         event_type = dict(message.headers() or []).get("event_type", b"").decode()
         if event_type in SAMPLED_TYPES:
             self._drop(message.topic(), HealthSignal.avro_name, f"delivery failed: {error.str()}")
@@ -110,7 +111,7 @@ class TelemetryProducer:
     def poll(self) -> None:
         """Serve delivery reports and report drops once delivery has resumed. Never blocks."""
         self._producer.poll(0)
-        if self._dropped and self._delivered_clock > self._drop_clock:
+        if self._dropped and len(self._producer) < self._queued_at_drop:
             report = self._drop_report()
             spec = topic_for(report)
             self._produce_lossless(spec.name, spec.key_of(report), codec.encode(report),
@@ -139,13 +140,14 @@ class TelemetryProducer:
     def flush(self, timeout: float = 60.0) -> None:
         """Wait for every queued record (reporting drops first); raise if any is undelivered."""
         deadline = time.monotonic() + timeout
-        self.poll()
-        while len(self._producer) and time.monotonic() < deadline:
-            self._producer.flush(min(1.0, max(deadline - time.monotonic(), 0)))
-            self.poll()  # the drop report may become due once the first delivery lands
-        remaining = self._producer.flush(0)
-        if remaining:
-            raise DeliveryError([f"{remaining} record(s) still queued after {timeout:.0f} s"])
+        while True:
+            self.poll()  # queues the drop report once deliveries have resumed
+            remaining = len(self._producer)
+            if not remaining:
+                return
+            if time.monotonic() >= deadline:
+                raise DeliveryError([f"{remaining} record(s) still queued after {timeout:.0f} s"])
+            self._producer.flush(min(1.0, deadline - time.monotonic()))
 
     def close(self, timeout: float = 60.0) -> None:
         self.flush(timeout)

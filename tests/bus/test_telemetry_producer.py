@@ -33,6 +33,7 @@ def test_broker_down_never_stalls_and_drops_arrive_as_telemetry_dropped(private_
 
     kafka.up(port=port)
     producer.flush(120)
+    assert (producer.dropped, producer.dropped_total) == (0, dropped)  # reported, still counted
 
     decisions = list(replay.read(["control.tamiyo.decisions"], run=run_id, bootstrap=bootstrap))
     assert [d.event for d in decisions] == controls
