@@ -93,3 +93,19 @@ def _watermark_reader(bootstrap: str):
     from confluent_kafka import Consumer
 
     return Consumer(consumer_config("esper-admin", bootstrap))
+
+
+def log_end_offsets(bootstrap: str | None = None,
+                    specs: tuple[TopicSpec, ...] = CATALOGUE) -> dict[tuple[str, int], int]:
+    """The end offset (high watermark) of every partition of the catalogue's topics."""
+    bootstrap = bootstrap or kafka_bootstrap()
+    topics = _admin(bootstrap).list_topics(timeout=15).topics
+    reader = _watermark_reader(bootstrap)
+    try:
+        return {(spec.name, partition): reader.get_watermark_offsets(
+                    TopicPartition(spec.name, partition), timeout=10)[1]
+                for spec in specs if spec.name in topics
+                for partition in topics[spec.name].partitions}
+    finally:
+        reader.close()
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -95,3 +96,27 @@ def _query_server(url: str, sql: str, timeout_s: float) -> pa.Table:
         if error.code == 400 and message.startswith(("only ", "one statement", "cannot parse")):
             raise RefusedQuery(message) from None
         raise QueryError(message) from None
+
+
+def wait_caught_up(bootstrap: str | None = None, timeout_s: float = 120.0) -> None:
+    """Wait until the live projection's offsets reach the end of every partition of the log
+    (dead letters included): then every event written so far is visible in SQL."""
+    from esper.bus.admin import log_end_offsets
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ends = log_end_offsets(bootstrap)
+        stored = {(r["topic"], r["partition"]): r["next_offset"]
+                  for r in query("SELECT * FROM projection_offsets").to_pylist()}
+        behind = {tp: end for tp, end in ends.items() if end > stored.get(tp, 0)}
+        if not behind:
+            # A dead letter for the last batch may land just after it: look once more.
+            time.sleep(0.3)
+            if log_end_offsets(bootstrap) == ends:
+                return
+        elif time.monotonic() > deadline:
+            raise QueryError(f"the projection is still behind the log after {timeout_s:g} s: "
+                             + ", ".join(f"{t}[{p}]" for t, p in sorted(behind)))
+        else:
+            time.sleep(0.2)
+

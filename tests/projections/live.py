@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,11 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import duckdb
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
-
 from esper.bus.producer import EventProducer
-from esper.bus.topics import CATALOGUE
+from esper.projections.client import wait_caught_up
 from esper.projections.schema import TABLES
 
 
@@ -64,30 +62,22 @@ class ProjectorProcess:
             return json.loads(answer.read())["rows"]
 
     def wait_caught_up(self, timeout: float = 120) -> None:
-        """Until the stored offsets reach every partition's end (dead letters included)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ends = log_ends(self.bootstrap)
-            stored = {(t, p): o for t, p, o in self.sql("SELECT * FROM projection_offsets")}
-            if all(stored.get(tp, 0) >= end for tp, end in ends.items() if end > 0):
-                time.sleep(0.3)  # a dead letter written for the last batch may still arrive
-                if log_ends(self.bootstrap) == ends:
-                    return
-            assert time.monotonic() < deadline, f"projector behind: {stored} vs {ends}"
-            time.sleep(0.2)
+        with patched_env(ESPER_HOME=str(self.home)):
+            wait_caught_up(self.bootstrap, timeout)
 
 
-def log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
-    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "log-ends",
-                         "isolation.level": "read_committed"})
-    ends = {}
-    for spec in CATALOGUE:
-        for partition in topics[spec.name].partitions if spec.name in topics else ():
-            ends[(spec.name, partition)] = consumer.get_watermark_offsets(
-                TopicPartition(spec.name, partition), timeout=10)[1]
-    consumer.close()
-    return ends
+@contextlib.contextmanager
+def patched_env(**values: str):
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def produce(bootstrap: str, events: list) -> None:
