@@ -42,6 +42,7 @@ from esper.contracts import (  # noqa: E402
     TrainingSession,
 )
 
+UUID = frozenset({"uuid"})
 TARGETS = {
     "round trip (us/event)": "< 20",
     "model -> bytes (events/s)": ">= 150,000",
@@ -77,9 +78,11 @@ def runs_started(count: int, layers: int = 50) -> list[TrainingRunStarted]:
     events = []
     for i in range(count):
         session = TrainingSession(
-            name=f"run {i}", description="benchmark run", training_model_config={"arch": "resnet", "width": 64},
-            training_config={"epochs": 100, "lr": 0.1, "batch_size": 128, "num_gpus": 1, "amp": True},
-        )  # fmt: skip
+            name=f"run {i}",
+            description="benchmark run",
+            training_model_config={"arch": "resnet", "width": 64},
+            training_config={"epochs": 100, "lr": 0.1, "batch_size": 128, "amp": True},
+        )
         meta = EventMeta.new(ComponentType.TOLARIA, run_id=session.session_id)
         events.append(TrainingRunStarted(meta=meta, session=session, topology=topology))
     return events
@@ -107,7 +110,7 @@ def measure_event(events: Sequence[Event], repeats: int) -> dict[str, dict[str, 
     # fastavro alone: the dicts our codec hands it, and the bodies of our values.
     version = codec.default_codec().store.current(model.avro_name)
     # The schemas the codec uses: the same bytes, without fastavro's Python hook per UUID.
-    write_schema = read_schema = parse_schema(without_logical_types(version.schema, frozenset({"uuid"})))
+    write_schema = read_schema = parse_schema(without_logical_types(version.schema, UUID))
     plain_schema = parse_schema(without_logical_types(version.schema))
     records = [event.model_dump() for event in events]
     bodies = b"".join(value[10:] for value in values)
@@ -129,12 +132,18 @@ def measure_event(events: Sequence[Event], repeats: int) -> dict[str, dict[str, 
             buffer.seek(0)
             schemaless_reader(buffer, read_schema, None)
 
-    rate = lambda work: count / median_seconds(work, repeats)  # noqa: E731
-    per_event_us = lambda work: median_seconds(work, repeats) / len(single) * 1e6  # noqa: E731
+    def rate(work: Callable[[], Any]) -> float:
+        return count / median_seconds(work, repeats)
+
+    def per_event_us(work: Callable[[], Any]) -> float:
+        return median_seconds(work, repeats) / len(single) * 1e6
+
     return {
         "round trip (us/event)": {
             "esper": per_event_us(lambda: [codec.decode(codec.encode(e)) for e in single]),
-            "json": per_event_us(lambda: [model.model_validate_json(e.model_dump_json()) for e in single]),
+            "json": per_event_us(
+                lambda: [model.model_validate_json(e.model_dump_json()) for e in single]
+            ),
             "fastavro": per_event_us(fastavro_round_trip),
         },
         "model -> bytes (events/s)": {
@@ -194,7 +203,8 @@ def main() -> None:
         f"pydantic {pydantic.VERSION}, {os.cpu_count()} CPUs; one thread, CPU time, "
         f"median of {args.repeats} runs\n"
     )
-    print_table(["event", "measure", "esper", "pydantic JSON", "fastavro (limit)", "esper/limit", "target"], rows)
+    headers = ["event", "measure", "esper", "pydantic JSON", "fastavro (limit)", "esper/limit"]
+    print_table([*headers, "target"], rows)
 
 
 if __name__ == "__main__":

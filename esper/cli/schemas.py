@@ -10,19 +10,29 @@ from pathlib import Path
 
 from esper.cli import CommandError
 from esper.cli.table import print_table
-from esper.codec import SCHEMA_REGISTRY_URL_ENV, Codec, CodecError, ConfluentRegistry, SchemaStore
+from esper.codec import (
+    SCHEMA_REGISTRY_URL_ENV,
+    Codec,
+    CodecError,
+    ConfluentRegistry,
+    SchemaStore,
+)
 from esper.codec.evolution import backward_transitive_problems, release, unreleased
 from esper.contracts import EVENT_MODELS
 
 
 def register(subparsers) -> None:
-    schemas = subparsers.add_parser("schemas", help="list, show and check the Avro schemas of the events")
+    schemas = subparsers.add_parser(
+        "schemas", help="list, show and check the Avro schemas of the events"
+    )
     commands = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
 
     listing = commands.add_parser("list", help="every event: its current version and fingerprint")
     listing.set_defaults(func=_list)
     show = commands.add_parser("show", help="one schema as JSON, with every type it uses inline")
-    show.add_argument("name", help="full or short name, e.g. esper.telemetry.HealthSignal or HealthSignal")
+    show.add_argument(
+        "name", help="full or short name: esper.telemetry.HealthSignal or HealthSignal"
+    )
     show.add_argument("--version", type=int, help="a released version instead of the current one")
     show.set_defaults(func=_show)
     check = commands.add_parser(
@@ -36,20 +46,26 @@ def register(subparsers) -> None:
     for command in (listing, show, check, freeze):
         _add_dir_option(command)
 
-    decode = subparsers.add_parser("decode", help="decode one record value (bytes) to JSON, for debugging")
-    decode.add_argument("file", nargs="?", type=Path, help="file holding the value (default: stdin)")
+    decode = subparsers.add_parser(
+        "decode", help="decode one record value (bytes) to JSON, for debugging"
+    )
+    decode.add_argument(
+        "file", nargs="?", type=Path, help="file holding the value (default: stdin)"
+    )
     decode.add_argument("--hex", action="store_true", help="the input is hex text, not raw bytes")
     decode.add_argument(
         "--registry",
         default=os.environ.get(SCHEMA_REGISTRY_URL_ENV),
-        help=f"Schema Registry URL, for Confluent-framed values (default: ${SCHEMA_REGISTRY_URL_ENV})",
+        help=f"Schema Registry URL, for Confluent framing (default: ${SCHEMA_REGISTRY_URL_ENV})",
     )
     _add_dir_option(decode)
     decode.set_defaults(func=_decode)
 
 
 def _add_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", type=Path, help="schema directory (default: schemas/, or $ESPER_SCHEMAS_DIR)")
+    parser.add_argument(
+        "--dir", type=Path, help="schema directory (default: schemas/, or $ESPER_SCHEMAS_DIR)"
+    )
 
 
 def _store(args: argparse.Namespace) -> SchemaStore:
@@ -76,7 +92,9 @@ def _show(args: argparse.Namespace) -> int:
         if args.version is not None:
             versions = {v.version: v for v in store.released(name)}
             if args.version not in versions:
-                raise CommandError(f"{name} has no released version {args.version} (released: {sorted(versions)})")
+                raise CommandError(
+                    f"{name} has no released version {args.version} (released: {sorted(versions)})"
+                )
             schema = versions[args.version].schema
         elif name in store.names():
             schema = store.current(name).schema
@@ -103,7 +121,8 @@ def _check(args: argparse.Namespace) -> int:
             "run 'esper schemas release' and commit schemas/history"
         )
     released = sum(len(store.released(name)) for name in store.released_names())
-    print(f"ok: {len(store.names())} events, each reads all its released versions ({released} in all)")
+    events = len(store.names())
+    print(f"ok: {events} events, each reads all its released versions ({released} in all)")
     return 0
 
 

@@ -109,7 +109,9 @@ class _Struct(_Column):
     def __init__(self, fields: list[tuple[str, _Column]]):
         self._children = [column for _, column in fields]
         self._names = [name for name, _ in fields]
-        self._row = itemgetter(*self._names) if len(fields) > 1 else (lambda r: (r[self._names[0]],))
+        # itemgetter returns a tuple for several names but a bare value for one: keep tuples.
+        only = self._names[0]
+        self._row = itemgetter(*self._names) if len(fields) > 1 else (lambda r: (r[only],))
         self._empty = dict.fromkeys(self._names)
         self.type = pa.struct([pa.field(name, column.type) for name, column in fields])
 
@@ -137,7 +139,8 @@ class _List(_Column):
             if value:
                 flat.extend(value)
             offsets.append(len(flat))
-        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), self._items.build(flat), mask=mask)
+        offsets_array = pa.array(offsets, pa.int32())
+        return pa.ListArray.from_arrays(offsets_array, self._items.build(flat), mask=mask)
 
 
 class _Map(_Column):
@@ -166,7 +169,9 @@ class _Union(_Column):
 
     def __init__(self, branches: list[Schema]):
         if not all(isinstance(b, str) and b in _PRIMITIVES for b in branches):
-            raise NotImplementedError(f"Arrow columns for the union {branches}: only unions of primitives")
+            raise NotImplementedError(
+                f"Arrow columns for the union {branches}: only unions of primitives"
+            )
         self._branches = branches
         self._code = {
             python: branches.index(name)

@@ -65,7 +65,9 @@ class _Reader:
     logical type, so timestamps stay integers.
     """
 
-    def __init__(self, version: SchemaVersion, model: type[Event] | None, current: SchemaVersion | None):
+    def __init__(
+        self, version: SchemaVersion, model: type[Event] | None, current: SchemaVersion | None
+    ):
         self.version = version
         self.name = version.name
         self.model = model
@@ -88,7 +90,9 @@ class _Reader:
     def body_error(self, error: Exception) -> DecodeError:
         """The error for a body fastavro could not read."""
         if isinstance(error, EOFError):
-            return TruncatedValue(f"the {self.name} body ends early", fingerprint=self.fingerprint_hex)
+            return TruncatedValue(
+                f"the {self.name} body ends early", fingerprint=self.fingerprint_hex
+            )
         return MalformedBody(
             f"the {self.name} body does not parse: {type(error).__name__}: {error}",
             fingerprint=self.fingerprint_hex,
@@ -220,7 +224,8 @@ class Codec:
         name = self.store.resolve_name(name)
         builder = self._arrow_builders.get(name)
         if builder is None:
-            builder = self._arrow_builders[name] = RecordBatchBuilder(self.store.current(name).schema)
+            builder = RecordBatchBuilder(self.store.current(name).schema)
+            self._arrow_builders[name] = builder
         records: list[dict[str, Any]] = []
         append = records.append
         with _gc_paused():
@@ -229,7 +234,10 @@ class Codec:
                     if type(reader) is not _Reader:
                         raise reader  # the DecodeError of the value's header
                     if reader.name != name:
-                        raise DecodeError(f"a {reader.name} value among {name} values", fingerprint=reader.fingerprint_hex)
+                        raise DecodeError(
+                            f"a {reader.name} value among {name} values",
+                            fingerprint=reader.fingerprint_hex,
+                        )
                     try:
                         append(schemaless_reader(stream, reader.arrow_writer, reader.arrow_reader))
                     except Exception as error:
@@ -280,7 +288,9 @@ class Codec:
         """The reader for a value's writer schema, and where its body starts."""
         if value[:2] == MAGIC:
             if len(value) < HEADER_SIZE:
-                raise TruncatedValue(f"{len(value)} bytes, shorter than the {HEADER_SIZE}-byte header")
+                raise TruncatedValue(
+                    f"{len(value)} bytes, shorter than the {HEADER_SIZE}-byte header"
+                )
             fingerprint = bytes(value[2:HEADER_SIZE])
             reader = self._readers.get(fingerprint)
             if reader is None:
@@ -292,7 +302,9 @@ class Codec:
         if value[:1] == CONFLUENT_MAGIC:
             return self._registry_reader(value), _CONFLUENT_HEADER_SIZE
         if MAGIC.startswith(bytes(value[:2])):  # empty, or the first magic byte alone
-            raise TruncatedValue(f"{len(value)} bytes, shorter than the {HEADER_SIZE}-byte header")
+            raise TruncatedValue(
+                f"{len(value)} bytes, shorter than the {HEADER_SIZE}-byte header"
+            )
         raise BadMagic(
             f"starts with {bytes(value[:2]).hex()}, not c301 (Avro single-object encoding)"
             + ("" if self.registry else " or 00 (Confluent framing, with a registry configured)")
@@ -309,7 +321,7 @@ class Codec:
             schema = self.registry.schema(schema_id)
             fingerprint = fingerprint_of_schema(schema)
             reader = self._readers.get(fingerprint)
-            if reader is None:  # a writer version we never released: resolve from the registry's copy
+            if reader is None:  # a version we never released: resolve the registry's copy
                 name = parse_schema(schema)["name"]
                 reader = self._reader(SchemaVersion(name, schema, fingerprint, version=None))
             self._registry_readers[schema_id] = reader
@@ -337,7 +349,9 @@ def _write_body(stream: io.BytesIO, writer: _Writer, event: Event) -> None:
     try:
         schemaless_writer(stream, writer.schema, writer.to_record(event))
     except Exception as error:  # fastavro refuses values with several exception types
-        raise EncodeError(f"cannot encode {type(event).__name__}: {type(error).__name__}: {error}") from None
+        raise EncodeError(
+            f"cannot encode {type(event).__name__}: {type(error).__name__}: {error}"
+        ) from None
 
 
 def _read_event(reader: _Reader, stream: io.BytesIO, start: int, end: int) -> Event:

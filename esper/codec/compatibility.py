@@ -54,19 +54,21 @@ class _Check:
         if isinstance(reader, list):
             branch = self._matching_branch(reader, writer)
             if branch is None:
-                self.problems.append(f"{path}: the writer's {_describe(writer)} is not in the reader's union")
+                written = _describe(writer)
+                self._problem(path, f"the writer's {written} is not in the reader's union")
             else:
                 self.compare(branch, writer, path)
             return
         reader_type, writer_type = _kind(reader), _kind(writer)
         if reader_type != writer_type:
             if (writer_type, reader_type) not in _PROMOTIONS:
-                self.problems.append(f"{path}: the writer's {_describe(writer)} cannot be read as {_describe(reader)}")
+                self._problem(
+                    path, f"the writer's {_describe(writer)} cannot be read as {_describe(reader)}"
+                )
             return
         if _logical(reader) != _logical(writer):
-            self.problems.append(
-                f"{path}: logical type changed from {_logical(writer)} to {_logical(reader)}"
-            )
+            before, after = _logical(writer), _logical(reader)
+            self._problem(path, f"logical type changed from {before} to {after}")
         if reader_type in NAMED_KINDS:
             if not self._same_name(reader, writer, path):
                 return
@@ -79,9 +81,9 @@ class _Check:
         elif reader_type == "enum":
             missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
             if missing and "default" not in reader:
-                self.problems.append(f"{path}: enum symbols {missing} were removed and the enum has no default")
+                self._problem(path, f"enum symbols {missing} were removed; the enum has no default")
         elif reader_type == "fixed" and reader["size"] != writer["size"]:
-            self.problems.append(f"{path}: fixed size changed from {writer['size']} to {reader['size']}")
+            self._problem(path, f"fixed size changed from {writer['size']} to {reader['size']}")
         elif reader_type == "array":
             self.compare(reader["items"], writer["items"], f"{path}[]")
         elif reader_type == "map":
@@ -96,13 +98,16 @@ class _Check:
             if source is not None:
                 self.compare(field["type"], source["type"], where)
             elif "default" not in field:
-                self.problems.append(f"{where}: new field without a default; older data has no value for it")
+                self._problem(where, "new field without a default; older data has no value for it")
 
     def _same_name(self, reader: dict[str, Any], writer: dict[str, Any], path: str) -> bool:
         if writer["name"] == reader["name"] or writer["name"] in reader.get("aliases", ()):
             return True
-        self.problems.append(f"{path}: {writer['name']} was renamed to {reader['name']} without an alias")
+        self._problem(path, f"{writer['name']} was renamed to {reader['name']} without an alias")
         return False
+
+    def _problem(self, path: str, text: str) -> None:
+        self.problems.append(f"{path}: {text}")
 
     def _matching_branch(self, union: list[Schema], writer: Schema) -> Schema | None:
         writer_type = _kind(writer)

@@ -45,7 +45,8 @@ class ConfluentRegistry:
         schema_id = self._ids.get(version.fingerprint)
         if schema_id is None:
             subject = urllib.parse.quote(version.name, safe="")
-            body = {"schemaType": "AVRO", "schema": json.dumps(version.schema, separators=(",", ":"))}
+            text = json.dumps(version.schema, separators=(",", ":"))
+            body = {"schemaType": "AVRO", "schema": text}
             schema_id = int(self._request(f"/subjects/{subject}/versions", body)["id"])
             self._ids[version.fingerprint] = schema_id
         return schema_id

@@ -50,7 +50,9 @@ class DecodeError(CodecError):
         return located
 
     def __str__(self) -> str:
-        place = [part for part in (self.where, None if self.index is None else f"value {self.index}") if part]
+        place = [self.where] if self.where else []
+        if self.index is not None:
+            place.append(f"value {self.index}")
         prefix = f"{', '.join(place)}: " if place else ""
         suffix = f" (fingerprint {self.fingerprint})" if self.fingerprint else ""
         return f"{prefix}{self.reason}{suffix}"

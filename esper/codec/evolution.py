@@ -43,7 +43,8 @@ def backward_transitive_problems(store: SchemaStore) -> list[Incompatibility]:
         for old in versions:
             if old.fingerprint != current.fingerprint:
                 writer = parse_schema(old.schema)
-                found += [Incompatibility(name, old.version or 0, p) for p in read_problems(reader, writer)]
+                problems = read_problems(reader, writer)
+                found += [Incompatibility(name, old.version or 0, p) for p in problems]
     return found
 
 
@@ -64,6 +65,7 @@ def release(store: SchemaStore) -> list[Path]:
         number = len(store.released(current.name)) + 1
         path = store.root / HISTORY_DIR / current.name / f"v{number}-{current.fingerprint_hex}.avsc"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(current.schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(current.schema, indent=2, ensure_ascii=False) + "\n"
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

@@ -1,4 +1,5 @@
-"""The schema store: the Avro schemas of ``schemas/``, current and released, by name and fingerprint.
+"""The schema store: the Avro schemas of ``schemas/``, current and released, by name and
+fingerprint.
 
 Layout of the schema directory:
 
@@ -99,10 +100,12 @@ class SchemaStore:
         current: dict[str, SchemaVersion] = {}
         for name in event_names:
             if name not in named:
-                raise SchemaStoreError(f"{_named_path(root, name)}: missing schema for event {name}")
+                path = _named_path(root, name)
+                raise SchemaStoreError(f"{path}: missing schema for event {name}")
             schema = self_contained(name, named)
             fingerprint = fingerprint_of_schema(schema)
-            release = next((v for v in released.get(name, ()) if v.fingerprint == fingerprint), None)
+            releases = released.get(name, ())
+            release = next((v for v in releases if v.fingerprint == fingerprint), None)
             current[name] = release or SchemaVersion(name, schema, fingerprint, version=None)
         return cls(root, named, current, released)
 
@@ -184,7 +187,8 @@ def self_contained(name: str, named: Mapping[str, Mapping[str, Any]]) -> dict[st
         out["name"] = full_name
         if source["type"] in ("record", "error"):
             out["fields"] = [
-                {**f, "type": inline(f["type"], f"{full_name}.{f['name']}")} for f in source["fields"]
+                {**f, "type": inline(f["type"], f"{full_name}.{f['name']}")}
+                for f in source["fields"]
             ]
         return out
 
@@ -240,7 +244,9 @@ def _load_released(root: Path) -> dict[str, tuple[SchemaVersion, ...]]:
         for path in folder.glob("*.avsc"):
             match = _RELEASED_FILE.match(path.name)
             if not match:
-                raise SchemaStoreError(f"{path}: released schemas are named v<N>-<fingerprint>.avsc")
+                raise SchemaStoreError(
+                    f"{path}: released schemas are named v<N>-<fingerprint>.avsc"
+                )
             schema = _read_json(path)
             if _full_name(schema) != folder.name:
                 raise SchemaStoreError(f"{path}: defines {_full_name(schema)}, not {folder.name}")
@@ -251,7 +257,8 @@ def _load_released(root: Path) -> dict[str, tuple[SchemaVersion, ...]]:
                     f"{path}: a released schema was edited: its fingerprint is now "
                     f"{fingerprint.hex()}; restore it and put changes in the current schema"
                 )
-            versions.append(SchemaVersion(folder.name, schema, fingerprint, int(match["version"]), path))
+            number = int(match["version"])
+            versions.append(SchemaVersion(folder.name, schema, fingerprint, number, path))
         versions.sort(key=lambda v: v.version or 0)
         numbers = [v.version for v in versions]
         if numbers != list(range(1, len(versions) + 1)):

@@ -210,7 +210,8 @@ class TrainingSession(TrackedAsset):
         return sum(1 for seed in self.seeds if seed.is_active())
 
     def get_session_summary(self) -> str:
+        active = self.get_active_seed_count()
         return (
-            f"Session '{self.name}': {len(self.seeds)} seeds ({self.get_active_seed_count()} active), "
+            f"Session '{self.name}': {len(self.seeds)} seeds ({active} active), "
             f"{len(self.blueprints)} blueprints, status: {self.status}"
         )

@@ -59,7 +59,7 @@ class AdaptationDecision(Event):
                 raise ValueError(f"{field} is required for adaptation_type {self.adaptation_type}")
 
     def decision_priority(self) -> str:
-        """"High" from a mean of 0.8, "Medium" from 0.5, else "Low" (mean of confidence and urgency)."""
+        """By the mean of confidence and urgency: "High" from 0.8, "Medium" from 0.5, else "Low"."""
         score = (self.confidence + self.urgency) / 2
         if score >= 0.8:
             return "High"
@@ -72,7 +72,7 @@ class AdaptationDecision(Event):
 
 
 class KasminaControlCommand(Event):
-    """An order to Kasmina for one seed slot: germinate a kernel, set its alpha, cull or fossilize."""
+    """An order to Kasmina for one seed slot: germinate a kernel, set alpha, cull or fossilize."""
 
     avro_name: ClassVar[str] = "esper.control.KasminaControlCommand"
 

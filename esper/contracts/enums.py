@@ -103,7 +103,7 @@ class TopicNames(str, Enum):
 
 
 class AdaptationType(str, Enum):
-    """What a Tamiyo decision does (upstream: a pattern on ``AdaptationDecision.adaptation_type``)."""
+    """What a Tamiyo decision does (upstream: a pattern on AdaptationDecision.adaptation_type)."""
 
     ADD_SEED = "add_seed"
     REMOVE_SEED = "remove_seed"

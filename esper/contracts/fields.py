@@ -33,9 +33,8 @@ NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 # Ids travel as Kafka keys joined by "/" (run_id/layer_id/seed_id), so they exclude "/" and
 # whitespace; 128 characters fits every id the upstream database stored.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-EventId = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-]
+_UUID_TEXT = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+EventId = Annotated[str, StringConstraints(pattern=_UUID_TEXT)]
 """A UUID in its canonical lowercase text form."""
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -60,7 +60,7 @@ class HealthSignal(Event):
         return "Critical"
 
     def is_healthy(self) -> bool:
-        """Health score at least 0.7 and fewer than 5 errors (upstream; 0.75 is a healthy "Warning")."""
+        """Health score from 0.7 and under 5 errors (as upstream: 0.75 is a healthy "Warning")."""
         return self.health_score >= 0.7 and self.error_count < 5
 
 

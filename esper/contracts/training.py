@@ -36,7 +36,7 @@ class SystemStatePacket(ContractModel):
         return self
 
     def system_health(self) -> str:
-        """"Critical" above 0.9 load or memory, "Warning" above 0.7, else "Normal" (strict, as upstream)."""
+        """"Critical" if load or memory is above 0.9, "Warning" above 0.7, else "Normal"."""
         if self.system_load > 0.9 or self.memory_usage > 0.9:
             return "Critical"
         if self.system_load > 0.7 or self.memory_usage > 0.7:

@@ -45,7 +45,8 @@ class InvalidTransition(ValueError):
         self.allowed = allowed
         targets = ", ".join(sorted(allowed)) if allowed else f"none, {from_state} is terminal"
         super().__init__(
-            f"{lifecycle} cannot go from {from_state} to {to_state}; allowed from {from_state}: {targets}"
+            f"{lifecycle} cannot go from {from_state} to {to_state}; "
+            f"allowed from {from_state}: {targets}"
         )
 
 

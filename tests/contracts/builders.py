@@ -13,6 +13,8 @@ from esper.contracts import (
     ComponentType,
     EventMeta,
     HealthSignal,
+    HostLayer,
+    HostTopology,
     KernelMetadata,
     SystemStatePacket,
 )
@@ -48,6 +50,19 @@ def decision(**fields: Any) -> AdaptationDecision:
         policy_name="tamiyo-gnn", policy_version=1,
     )  # fmt: skip
     return AdaptationDecision(**(values | fields))
+
+
+def topology(layers: int = 3) -> HostTopology:
+    return HostTopology(
+        model_name="mlp",
+        layers=[
+            HostLayer(
+                layer_id=i, name=f"layers.{i}", layer_type="Linear", input_shape=[64], output_shape=[64],
+                parameter_count=64 * 65, seed_slots=2,
+            )
+            for i in range(layers)
+        ],
+    )  # fmt: skip
 
 
 def cnn_architecture(layers: int = 10) -> Architecture:

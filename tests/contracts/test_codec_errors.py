@@ -3,6 +3,7 @@ bytes, a body that does not parse, a constraint the event breaks (with the field
 
 from __future__ import annotations
 
+import gc
 import io
 
 import pytest
@@ -134,7 +135,8 @@ def test_a_truncated_value_in_a_batch_does_not_borrow_its_neighbours_bytes(value
 
 def test_arrow_decoding_takes_one_event_type(value):
     other = codec.encode(decision())
-    with pytest.raises(DecodeError, match="a esper.control.AdaptationDecision value among esper.telemetry.HealthSignal values") as raised:
+    among = "a esper.control.AdaptationDecision value among esper.telemetry.HealthSignal values"
+    with pytest.raises(DecodeError, match=among) as raised:
         codec.decode_to_arrow([value, other], HEALTH)
     assert raised.value.index == 1
     with pytest.raises(TrailingBytes):
@@ -157,3 +159,18 @@ def test_a_value_avro_cannot_carry_is_an_encode_error():
     broken = HealthSignal.model_construct(**(health_signal().__dict__ | {"layer_id": "three"}))
     with pytest.raises(EncodeError, match="cannot encode HealthSignal"):
         codec.encode(broken)
+
+
+def test_batches_leave_the_garbage_collector_as_they_found_it(value):
+    assert gc.isenabled()
+    codec.decode_batch([value, value])
+    assert gc.isenabled()
+    with pytest.raises(TrailingBytes):
+        codec.decode_batch([value + b"\x00"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        codec.encode_batch([health_signal()])
+        assert not gc.isenabled()  # off stays off
+    finally:
+        gc.enable()

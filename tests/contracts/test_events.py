@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from pydantic import ValidationError
 
@@ -20,7 +22,9 @@ def test_events_cannot_be_changed():
 
 def test_an_event_keeps_its_own_copy_of_the_mutable_models_it_carries():
     bp = blueprint()
-    event = BlueprintSubmitted(meta=EventMeta.new("karn"), blueprint_id=bp.blueprint_id, submitted_by="karn", blueprint=bp)
+    event = BlueprintSubmitted(
+        meta=EventMeta.new("karn"), blueprint_id=bp.blueprint_id, submitted_by="karn", blueprint=bp
+    )
     bp.state = "compiling"
     bp.hyperparameters["lr"] = 0.5
     assert event.blueprint.state == "proposed"
@@ -35,8 +39,6 @@ def test_meta_inherits_the_run_of_its_cause_unless_told_otherwise():
 
 
 def test_meta_times_are_utc_whatever_zone_they_came_in():
-    from datetime import datetime, timedelta, timezone
-
     local = datetime(2025, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     meta = EventMeta.new("kasmina").model_copy(update={"occurred_at": local})
     normalised = EventMeta.model_validate(meta.model_dump())

@@ -166,7 +166,7 @@ def field(name, type_, **extra):
     (record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x"]})),
      record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x", "y"]})), None),
     (record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x", "y"]})),
-     record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x"]})), "enum symbols ['y'] were removed"),
+     record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x"]})), "enum symbols ['y'] were removed; the enum has no default"),
     (record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x", "y"]})),
      record(field("a", {"type": "enum", "name": "esper.test.E", "symbols": ["x"], "default": "x"})), None),
     (record(field("a", "long")), record(field("b", "long", aliases=["a"])), None),

@@ -72,7 +72,9 @@ def test_topic_names_are_dotted():
 
 
 def test_new_enums():
-    assert [m.value for m in AdaptationType] == ["add_seed", "remove_seed", "modify_architecture", "optimize_parameters"]
+    assert [m.value for m in AdaptationType] == [
+        "add_seed", "remove_seed", "modify_architecture", "optimize_parameters",
+    ]  # fmt: skip
     assert [m.value for m in KasminaCommand] == ["germinate", "set_alpha", "cull", "fossilize"]
     assert [m.value for m in TrainingStatus] == ["initialized", "running", "paused", "completed", "failed"]
 
@@ -82,9 +84,11 @@ def _within(seconds: float, work) -> None:
 
 
 def test_enum_performance_limits_of_upstream():
-    _within(0.1, lambda: [(s.value, str(s)) for _ in range(10_000) for s in (SeedState.DORMANT, SeedState.TRAINING, SeedState.GRAFTING)])
+    states = (SeedState.DORMANT, SeedState.TRAINING, SeedState.GRAFTING)
+    _within(0.1, lambda: [(s.value, str(s)) for _ in range(10_000) for s in states])
     for enum_type in UPSTREAM:
         _within(0.1, lambda: [(m.value, str(m), repr(m)) for _ in range(5_000) for m in enum_type])
     a, b = SeedState.TRAINING, SeedState.DORMANT
     _within(0.1, lambda: [(a == a, a != b, a == "training", b != "training") for _ in range(10_000)])
-    _within(0.1, lambda: [type(v)(v.value) == v for _ in range(5_000) for v in (a, b, BlueprintState.PROPOSED, KernelStatus.VALIDATED)])
+    members = (a, b, BlueprintState.PROPOSED, KernelStatus.VALIDATED)
+    _within(0.1, lambda: [type(v)(v.value) == v for _ in range(5_000) for v in members])

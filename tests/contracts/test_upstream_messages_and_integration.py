@@ -21,7 +21,19 @@ from esper.contracts import (
     TrainingSession,
 )
 
-from tests.contracts.builders import blueprint, compiled_kernel, decision, system_state
+from tests.contracts.builders import (
+    blueprint,
+    compiled_kernel,
+    decision,
+    kernel_metadata,
+    system_state,
+)
+
+
+def session(description: str, seeds: list[Seed]) -> TrainingSession:
+    return TrainingSession(
+        name="run", description=description, training_model_config={}, training_config={}, seeds=seeds
+    )
 
 
 def submission(bp: Blueprint, causation=None) -> BlueprintSubmitted:
@@ -61,7 +73,7 @@ def test_events_carry_every_component_as_source():
 
 def test_assets_feed_operational_contracts():
     seeds = [Seed(layer_id=i, position=i % 2, state="training") for i in range(6)]
-    run = TrainingSession(name="run", description="six seeds", training_model_config={}, training_config={}, seeds=seeds)
+    run = session("six seeds", seeds)
     signals = [
         HealthSignal(
             meta=EventMeta.new(ComponentType.KASMINA, run_id=run.session_id), layer_id=seed.layer_id,
@@ -79,7 +91,7 @@ def test_full_workflow_keeps_ids_and_lineage():
     bp = blueprint()
     submitted = submission(bp)
     seed = Seed(layer_id=2, position=0, blueprint_id=bp.blueprint_id)
-    run = TrainingSession(name="run", description="workflow", training_model_config={}, training_config={}, seeds=[seed])
+    run = session("workflow", [seed])
 
     for state in ("compiling", "validating", "characterized"):
         bp.state = state
@@ -108,7 +120,7 @@ def test_minimal_assets_dump_their_identity_and_validate_back():
     for model, identity, status in (
         (blueprint(), "blueprint_id", "state"),
         (Seed(layer_id=0, position=0), "seed_id", "state"),
-        (TrainingSession(name="n", description="d", training_model_config={}, training_config={}), "session_id", "status"),
+        (session("minimal", []), "session_id", "status"),
     ):
         dumped = model.model_dump()
         assert {identity, "created_at", status} <= dumped.keys()
@@ -118,7 +130,8 @@ def test_minimal_assets_dump_their_identity_and_validate_back():
 def test_a_compilation_chain_shares_one_correlation_id():
     bp = blueprint()
     submitted = submission(bp)
-    kernel = compiled_kernel(blueprint_id=bp.blueprint_id, metadata=compiled_kernel().metadata.model_copy(update={"blueprint_id": bp.blueprint_id}))
+    metadata = kernel_metadata(blueprint_id=bp.blueprint_id)
+    kernel = compiled_kernel(blueprint_id=bp.blueprint_id, metadata=metadata)
     ready = KernelReady(meta=EventMeta.new(ComponentType.TEZZERET, causation=submitted), kernel=kernel)
     characterized = KernelCharacterized(
         meta=EventMeta.new(ComponentType.URABRASK, causation=ready), kernel_id=kernel.kernel_id,
@@ -129,4 +142,4 @@ def test_a_compilation_chain_shares_one_correlation_id():
     assert chain == [submitted, ready, characterized]
     assert len({event.meta.correlation_id for event in chain}) == 1
     assert [event.meta.causation_id for event in chain] == [None, submitted.meta.event_id, ready.meta.event_id]
-    assert [e.blueprint_id if hasattr(e, "blueprint_id") else e.kernel.blueprint_id for e in chain] == [bp.blueprint_id] * 3
+    assert [chain[0].blueprint_id, chain[1].kernel.blueprint_id, chain[2].blueprint_id] == [bp.blueprint_id] * 3
