@@ -63,7 +63,7 @@ class SyntheticRun:
     def make(cls, seed: int, layers: int = 4, noisy: bool | None = None,
              starved: int | None = None, run_id: str | None = None) -> SyntheticRun:
         rng = random.Random(seed)
-        widths = [64] + [rng.choice((16, 32, 48)) for _ in range(layers - 1)] + [10]
+        widths = [64] + [rng.choice((16, 32, 64, 128)) for _ in range(layers - 1)] + [10]
         starved = rng.randrange(layers) if starved is None else starved
         starvation = {i: rng.uniform(0.0, 0.1) for i in range(layers)}
         starvation[starved] = rng.uniform(0.45, 0.8)
