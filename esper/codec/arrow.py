@@ -58,7 +58,8 @@ class RecordBatchBuilder:
     def __init__(self, schema: Schema):
         self._names = named_definitions(schema)
         record = self._column(schema)
-        assert isinstance(record, _Struct)
+        if not isinstance(record, _Struct):
+            raise TypeError(f"record batches need a record schema, not {schema!r}")
         self._record = record
         self.schema = pa.schema(list(record.type))
 

@@ -33,6 +33,7 @@ SCHEMAS_DIR_ENV = "ESPER_SCHEMAS_DIR"
 HISTORY_DIR = "history"
 _RELEASED_FILE = re.compile(r"^v(?P<version>[1-9][0-9]*)-(?P<fingerprint>[0-9a-f]{16})\.avsc$")
 
+
 def default_schemas_dir() -> Path:
     """``$ESPER_SCHEMAS_DIR``, else the ``schemas/`` directory of this checkout."""
     configured = os.environ.get(SCHEMAS_DIR_ENV)
@@ -55,7 +56,6 @@ class SchemaVersion:
     schema: Mapping[str, Any] = field(repr=False)
     fingerprint: bytes
     version: int | None
-    path: Path | None = None
 
     @property
     def fingerprint_hex(self) -> str:
@@ -94,15 +94,16 @@ class SchemaStore:
         if not root.is_dir():
             raise SchemaStoreError(f"{root}: no schema directory")
         named = _load_named_types(root)
-        for name in named:  # every named type must expand and parse, events or not
-            _parse(self_contained(name, named), where=str(_named_path(root, name)))
+        expanded = {name: self_contained(name, named) for name in named}
+        for name, schema in expanded.items():  # every named type must parse, events or not
+            _check_parses(schema, where=str(_named_path(root, name)))
         released = _load_released(root)
         current: dict[str, SchemaVersion] = {}
         for name in event_names:
             if name not in named:
                 path = _named_path(root, name)
                 raise SchemaStoreError(f"{path}: missing schema for event {name}")
-            schema = self_contained(name, named)
+            schema = expanded[name]
             fingerprint = fingerprint_of_schema(schema)
             releases = released.get(name, ())
             release = next((v for v in releases if v.fingerprint == fingerprint), None)
@@ -139,6 +140,7 @@ class SchemaStore:
         return sorted(self._released)
 
     def by_fingerprint(self, fingerprint: bytes) -> SchemaVersion | None:
+        """The writer schema with this fingerprint, released or current; None if unknown."""
         return self._by_fingerprint.get(fingerprint)
 
     def versions(self) -> list[SchemaVersion]:
@@ -250,7 +252,7 @@ def _load_released(root: Path) -> dict[str, tuple[SchemaVersion, ...]]:
             schema = _read_json(path)
             if _full_name(schema) != folder.name:
                 raise SchemaStoreError(f"{path}: defines {_full_name(schema)}, not {folder.name}")
-            _parse(schema, where=str(path))
+            _check_parses(schema, where=str(path))
             fingerprint = fingerprint_of_schema(schema)
             if fingerprint.hex() != match["fingerprint"]:
                 raise SchemaStoreError(
@@ -258,7 +260,7 @@ def _load_released(root: Path) -> dict[str, tuple[SchemaVersion, ...]]:
                     f"{fingerprint.hex()}; restore it and put changes in the current schema"
                 )
             number = int(match["version"])
-            versions.append(SchemaVersion(folder.name, schema, fingerprint, number, path))
+            versions.append(SchemaVersion(folder.name, schema, fingerprint, number))
         versions.sort(key=lambda v: v.version or 0)
         numbers = [v.version for v in versions]
         if numbers != list(range(1, len(versions) + 1)):
@@ -285,8 +287,8 @@ def _read_json(path: Path) -> Any:
         raise SchemaStoreError(f"{path}: {error}") from None
 
 
-def _parse(schema: Schema, where: str) -> dict[str, Any]:
+def _check_parses(schema: Schema, where: str) -> None:
     try:
-        return parse_schema(schema)
+        parse_schema(schema)
     except Exception as error:  # fastavro raises several types for one cause: an invalid schema
         raise SchemaStoreError(f"{where}: invalid Avro schema: {error}") from None

@@ -1,14 +1,15 @@
 """Field types shared by the contracts, each with the Avro type it maps to.
 
-| Python type         | Avro type                                             |
-|---------------------|-------------------------------------------------------|
-| Long, Count, ...    | long (a signed 64-bit integer, so ints are bounded)   |
-| float (finite)      | double (NaN and +-inf are rejected by the model config) |
-| UtcDatetime         | long, logicalType timestamp-micros                     |
-| Identifier, EventId | string                                                |
-| Shape               | array of long                                         |
-| Attributes          | map of union {null, boolean, long, double, string}     |
-| Metrics             | map of double                                          |
+| Python type      | Avro type                                                   |
+|------------------|-------------------------------------------------------------|
+| Count            | long (64-bit, so ints are bounded; Count is also >= 0)      |
+| float            | double (NaN and +-inf are refused by the model config)      |
+| UtcDatetime      | long, logicalType timestamp-micros                          |
+| EventId          | string, logicalType uuid                                    |
+| Identifier       | string                                                      |
+| Shape            | array of long                                               |
+| Attributes       | map of union {null, boolean, long, double, string}          |
+| Metrics          | map of double                                               |
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pydantic import AfterValidator, AwareDatetime, Field, PlainValidator, Strin
 LONG_MIN = -(2**63)
 LONG_MAX = 2**63 - 1
 
-Long = Annotated[int, Field(ge=LONG_MIN, le=LONG_MAX)]
 Count = Annotated[int, Field(ge=0, le=LONG_MAX)]
 """A non-negative long: counts, indexes, stable integer ids."""
 

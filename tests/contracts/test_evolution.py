@@ -81,6 +81,10 @@ def test_a_compatible_change_is_released_and_decodes_both_ways(schema_dir, edit_
     new_store = load(schema_dir)
     assert [v.version for v in new_store.released(HEALTH)] == [1, 2]
     assert unreleased(new_store) == []
+    old_fingerprint, new_fingerprint = (v.fingerprint for v in new_store.released(HEALTH))
+    assert new_store.by_fingerprint(old_fingerprint).version == 1
+    assert new_store.by_fingerprint(new_fingerprint) == new_store.current(HEALTH)
+    assert new_store.by_fingerprint(bytes(8)) is None
 
     new_codec = Codec(new_store, models={**EVENT_MODELS, HEALTH: HealthSignalV2})
     old_signal = health_signal(health_score=0.9)
