@@ -214,8 +214,11 @@ class TamiyoProcess:
         window.apply_all(decisions)
         replayed = 0
         if window.started_at is not None:
-            recent = sorted(window.epoch_times)[-KEEP_EPOCHS:]
-            since = window.epoch_times[recent[0]] if recent else window.started_at
+            # An epoch's health comes before its EpochCompleted: the window's oldest epoch
+            # starts where the epoch before it ended.
+            numbers = sorted(window.epoch_times)
+            since = (window.epoch_times[numbers[-KEEP_EPOCHS - 1]]
+                     if len(numbers) > KEEP_EPOCHS else window.started_at)
             for topic, start in ((SEED_STATES.name, window.started_at), (HEALTH.name, since)):
                 until = {tp: o for tp, o in self.tail.start_offsets.items() if tp[0] == topic}
                 for delivered in replay.read([topic], start=start - CLOCK_SKEW, until=until,

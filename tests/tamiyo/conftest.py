@@ -4,6 +4,7 @@ import gc
 import time
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from esper.bus.admin import create_topics
@@ -22,12 +23,34 @@ def _wait_for_leaders(bootstrap: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         topics = admin.list_topics(timeout=10).topics
-        if all(spec.name in topics and all(p.leader >= 0 for p in topics[spec.name].partitions.values())
+        if all(spec.name in topics and len(topics[spec.name].partitions) == spec.partitions
+               and all(p.leader >= 0 for p in topics[spec.name].partitions.values())
                for spec in CATALOGUE):
             return
         if time.monotonic() > deadline:
             pytest.fail(f"the catalogue's partitions have no leader after {timeout:.0f} s")
         time.sleep(0.2)
+
+
+def _wait_until_served(bootstrap: str, timeout: float = 30.0) -> None:
+    """Until every partition answers: a new leader says "not leader" for a moment after the
+    metadata names it."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tamiyo-test-probe"})
+    deadline = time.monotonic() + timeout
+    try:
+        for spec in CATALOGUE:
+            for partition in range(spec.partitions):
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(spec.name, partition),
+                                                       timeout=5)
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +68,7 @@ def tamiyo_kafka(tmp_path_factory):
     try:
         create_topics(bootstrap)
         _wait_for_leaders(bootstrap)
+        _wait_until_served(bootstrap)
         yield bootstrap
     finally:
         gc.collect()  # an EventProducer's reference cycle would outlive the broker
