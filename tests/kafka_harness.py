@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from esper.config import esper_home, kafka_port
+from esper.config import esper_home
 from esper.infra.kafka import InfraError, LocalKafka, port_is_free
 
 
@@ -32,8 +32,9 @@ def kafka_for_tests() -> Iterator[str]:
 
     1. ESPER_KAFKA_BOOTSTRAP, when set (a broker someone else runs);
     2. a testcontainers Kafka, when ESPER_KAFKA=testcontainers and Docker answers;
-    3. the local broker of `esper infra up`, started here if it is not running and stopped
-       afterwards if it was started here.
+    3. a local broker of the tests' own, under ``$ESPER_HOME/test`` on ESPER_TEST_KAFKA_PORT
+       (default 19092), so tests never write into the log `make demo` and users read: started
+       here if it is not running, and stopped and emptied afterwards if it was started here.
     """
     explicit = os.environ.get("ESPER_KAFKA_BOOTSTRAP")
     if explicit:
@@ -45,17 +46,17 @@ def kafka_for_tests() -> Iterator[str]:
         with KafkaContainer("confluentinc/cp-kafka:8.0.0").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    cluster = LocalKafka(esper_home())
+    cluster = LocalKafka(esper_home() / "test")
     started_here = not cluster.is_up()
     try:
-        bootstrap = cluster.up(port=kafka_port())
+        bootstrap = cluster.up(port=int(os.environ.get("ESPER_TEST_KAFKA_PORT", "19092")))
     except InfraError as error:
-        raise NoBroker(f"the local Kafka broker could not start: {error}") from error
+        raise NoBroker(f"the tests' Kafka broker could not start: {error}") from error
     try:
         yield bootstrap
     finally:
         if started_here:
-            cluster.down()
+            cluster.down(purge=True)
 
 
 def unique_topic_name(label: str) -> str:

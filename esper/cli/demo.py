@@ -1,25 +1,44 @@
-"""`esper demo`: the main job, end to end on a real broker."""
+"""`esper demo`: the whole system, for real, on one machine.
+
+Brings Kafka up, creates the topics, starts the projector (with its SQL server and dashboard),
+Tamiyo and Tezzeret as supervised children, submits Karn's catalogue, then trains an
+under-sized MLP on digits twice: without adaptation (the baseline) and with it. The summary
+at the end is read from the projection with SQL.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import subprocess
+import sys
+import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
+from esper.bus.admin import create_topics
+from esper.bus.producer import EventProducer
 from esper.cli import CommandError
+from esper.cli.sql import print_arrow
 from esper.config import esper_home, kafka_bootstrap, kafka_port
 from esper.infra.kafka import InfraError, LocalKafka
+from esper.karn import KINDS, BlueprintIR
+from esper.projections.client import query, running_server, wait_caught_up
+from esper.supervisor import Supervisor
 
-DEMO_TOPIC = "esper.demo"
+PROCESSES = ("projector", "tezzeret", "tamiyo")
 
 
 def register(subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="run the main job on a real Kafka broker")
+    demo = subparsers.add_parser("demo", help="run the whole system on digits and summarise it")
+    demo.add_argument("--epochs", type=int, default=12)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the broker and processes running; print the dashboard address")
     demo.set_defaults(func=_demo)
+
+
+def _say(message: str) -> None:
+    print(f"\n== {message}", flush=True)
 
 
 def _ensure_broker() -> str:
@@ -31,43 +50,116 @@ def _ensure_broker() -> str:
         raise CommandError(str(error)) from None
 
 
-def _ensure_topic(bootstrap: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    if DEMO_TOPIC in admin.list_topics(timeout=10).topics:
-        return
-    future = admin.create_topics([NewTopic(DEMO_TOPIC, num_partitions=3)])[DEMO_TOPIC]
-    try:
-        future.result(timeout=30)
-    except KafkaException as error:
-        if "TOPIC_ALREADY_EXISTS" not in str(error):
-            raise
+def submit_catalogue(bootstrap: str) -> list[str]:
+    """Every kind of Karn's catalogue, with default parameters, as BlueprintSubmitted."""
+    designs = [BlueprintIR.of(kind.name) for kind in KINDS]
+    with EventProducer(bootstrap) as producer:
+        producer.send_batch([design.submission("karn") for design in designs])
+    return [design.blueprint_id for design in designs]
+
+
+def _train(run_id: str, epochs: int, seed: int, adaptation: bool, env: dict) -> None:
+    argv = [sys.executable, "-m", "esper", "train", "--dataset", "digits", "--model", "mlp",
+            "--undersized", "--epochs", str(epochs), "--seed", str(seed), "--run-id", run_id]
+    if not adaptation:
+        argv.append("--no-adaptation")
+    if subprocess.run(argv, env=env).returncode != 0:
+        raise CommandError(f"training run {run_id} failed; see its output above")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    home = esper_home()
     bootstrap = _ensure_broker()
-    print(f"kafka at {bootstrap}")
-    _ensure_topic(bootstrap)
+    env = {**os.environ, "ESPER_KAFKA_BOOTSTRAP": bootstrap}
+    _say(f"Kafka at {bootstrap}; topics")
+    created = create_topics(bootstrap)
+    print(f"created {len(created)} topic(s)")
 
-    record = {"event": "hello", "id": str(uuid.uuid4())}
-    delivered = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                         "enable.idempotence": True})
-    producer.produce(DEMO_TOPIC, key=record["id"], value=json.dumps(record),
-                     on_delivery=lambda error, message: delivered.append((error, message)))
-    producer.flush(30)
-    error, message = delivered[0]
-    if error is not None:
-        raise CommandError(f"could not write to {DEMO_TOPIC}: {error}")
+    supervisor = Supervisor(home / "logs", env=env, detach=args.keep)
+    try:
+        _say(f"starting {', '.join(PROCESSES)} (logs in {home / 'logs'})")
+        for name in PROCESSES:
+            supervisor.start(name, "run", name)
+        _wait_for_query_server()
+        ids = submit_catalogue(bootstrap)
+        _say(f"submitted Karn's catalogue: {len(ids)} blueprints")
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "esper-demo",
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(DEMO_TOPIC, message.partition(), message.offset())])
-    echoed = consumer.consume(1, timeout=30)
-    consumer.close()
-    if not echoed or echoed[0].error():
-        raise CommandError(f"could not read back {DEMO_TOPIC}[{message.partition()}]"
-                           f"@{message.offset()}")
-    echo = echoed[0]
-    print(f"{DEMO_TOPIC}[{echo.partition()}]@{echo.offset()} key={echo.key().decode()} "
-          f"value={echo.value().decode()}")
+        demo = f"demo-{uuid.uuid4().hex[:6]}"
+        baseline, adaptive = f"{demo}-baseline", f"{demo}-adaptive"
+        _say(f"baseline run {baseline}: no adaptation")
+        _train(baseline, args.epochs, args.seed, adaptation=False, env=env)
+        _say(f"adaptive run {adaptive}: Tamiyo decides, Tezzeret compiles, Kasmina grows")
+        _train(adaptive, args.epochs, args.seed, adaptation=True, env=env)
+
+        _say("waiting for the projection to catch up with the log")
+        wait_caught_up(bootstrap)
+        summarise(baseline, adaptive)
+        restarts = {c.name: c.restarts for c in supervisor.children.values() if c.restarts}
+        if restarts:
+            print(f"\nrestarted while running: {restarts}")
+        url = running_server()
+        print(f"\ndemo done in {time.monotonic() - started:.0f} s")
+        if args.keep:
+            print(f"dashboard: {url}/   (stop with: esper infra down; the processes "
+                  f"stop on SIGTERM)")
+    finally:
+        if not args.keep:
+            supervisor.stop()
     return 0
+
+
+def _wait_for_query_server(timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while running_server() is None:
+        if time.monotonic() > deadline:
+            raise CommandError("the projector did not start its query server; "
+                               f"see {esper_home() / 'logs' / 'projector.log'}")
+        time.sleep(0.2)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def summarise(baseline: str, adaptive: str, db=None) -> None:
+    """The demo's results, read with SQL from the live projection (or the file ``db``)."""
+    b, a = _quoted(baseline), _quoted(adaptive)
+
+    def show(sql: str) -> None:
+        print_arrow(query(sql, db=db))
+
+    _say("accuracy and parameters per epoch (validation)")
+    show(f"""
+        SELECT epoch,
+               round(max(val_accuracy) FILTER (WHERE run_id = {b}), 4) AS baseline_accuracy,
+               round(max(val_accuracy) FILTER (WHERE run_id = {a}), 4) AS adaptive_accuracy,
+               max(parameter_count) FILTER (WHERE run_id = {b}) AS baseline_parameters,
+               max(parameter_count) FILTER (WHERE run_id = {a}) AS adaptive_parameters,
+               max(active_seeds) FILTER (WHERE run_id = {a}) AS active_seeds
+        FROM epochs WHERE run_id IN ({b}, {a}) GROUP BY epoch ORDER BY epoch""")
+    _say("seeds of the adaptive run")
+    show(f"""
+        SELECT s.layer_id, s.slot_index, s.state, bp.name AS blueprint, s.alpha,
+               f.accuracy_with_seed, f.accuracy_without_seed, round(f.effect, 4) AS effect,
+               f.parameters_added
+        FROM seeds s
+        LEFT JOIN blueprints bp USING (blueprint_id)
+        LEFT JOIN field_reports f ON f.run_id = s.run_id AND f.seed_id = s.seed_id
+        WHERE s.run_id = {a} ORDER BY s.layer_id, s.slot_index, s.first_seen""")
+    _say("Tamiyo's decisions and what became of them")
+    show(f"""
+        SELECT decided_at::TIME AS decided, layer_name, slot_index, blueprint_id,
+               round(confidence, 3) AS confidence, policy_name, kernel_id, seed_state,
+               final_state, round(effect, 4) AS effect
+        FROM decision_outcomes WHERE run_id = {a} ORDER BY decided_at""")
+    _say("the kernel library (Urza)")
+    show("""
+        SELECT blueprint_name, status, input_shape, output_shape, parameter_count,
+               round(latency_ms, 3) AS latency_ms, germinations
+        FROM kernel_library ORDER BY germinations DESC, blueprint_name""")
+    _say("runs")
+    show(f"""
+        SELECT run_id, status, epochs, round(best_val_accuracy, 4) AS best_val_accuracy,
+               last_parameter_count, seeds_germinated, seeds_fossilized, seeds_culled, decisions
+        FROM run_summary WHERE run_id IN ({b}, {a}) ORDER BY run_id""")
