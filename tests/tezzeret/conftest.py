@@ -4,7 +4,7 @@ import gc
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from esper.artifacts import LocalArtifactStore
 from esper.bus.admin import create_topics
@@ -13,6 +13,7 @@ from esper.infra.kafka import InfraError, LocalKafka
 from esper.tezzeret.compiler import Compiler
 from tests.artifacts.conftest import s3_bucket, s3_endpoint, s3_env  # noqa: F401 (fixtures)
 from tests.kafka_harness import free_port_block
+from tests.tezzeret.processes import TezzeretProcess
 
 
 @pytest.fixture
@@ -26,20 +27,24 @@ def compiler(store):
     return Compiler(store, timing_budget_s=0.02)
 
 
-def _wait_for_leaders(bootstrap: str, timeout: float = 30.0) -> None:
-    """Until every partition of the catalogue has a leader: new topics answer "not leader"
-    for a moment after they are created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def _wait_until_partitions_answer(bootstrap: str, timeout: float = 30.0) -> None:
+    """Until every partition of the catalogue answers an offsets request: new topics say
+    "not leader" for a moment after they are created, even once metadata names a leader."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tezzeret-tests"})
+    pending = [TopicPartition(spec.name, p) for spec in CATALOGUE for p in range(spec.partitions)]
     deadline = time.monotonic() + timeout
-    while True:
-        topics = admin.list_topics(timeout=10).topics
-        if all(spec.name in topics and len(topics[spec.name].partitions) == spec.partitions
-               and all(p.leader >= 0 for p in topics[spec.name].partitions.values())
-               for spec in CATALOGUE):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"the catalogue's partitions have no leader after {timeout:.0f} s")
-        time.sleep(0.2)
+    try:
+        while pending:
+            try:
+                consumer.get_watermark_offsets(pending[0], timeout=5)
+                pending.pop(0)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{pending[0].topic}[{pending[0].partition}] has no leader "
+                                f"after {timeout:.0f} s")
+                time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +61,25 @@ def tezzeret_kafka(tmp_path_factory):
         pytest.fail(f"the test's own Kafka broker could not start: {error}", pytrace=False)
     try:
         create_topics(bootstrap)
-        _wait_for_leaders(bootstrap)
+        _wait_until_partitions_answer(bootstrap)
         yield bootstrap
     finally:
         # EventProducer holds its librdkafka producer in a reference cycle (its delivery
         # callback), so without a collection one outlives its test and keeps reconnecting.
         gc.collect()
         cluster.down()
+
+
+@pytest.fixture
+def launch():
+    """Starts `esper run tezzeret` processes; any a test leaves running is killed after it."""
+    started: list[TezzeretProcess] = []
+
+    def start(*args, **kwargs) -> TezzeretProcess:
+        started.append(TezzeretProcess(*args, **kwargs).start())
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.kill()

@@ -28,7 +28,6 @@ from esper.tezzeret.modules import build_module
 from tests.artifacts.s3_server import CREDENTIALS
 from tests.tezzeret.events import decision, new_run_id, run_started, submitted
 from tests.tezzeret.processes import (
-    TezzeretProcess,
     committed,
     eventually,
     skip_earlier_input,
@@ -49,7 +48,7 @@ def _germinations(events) -> Counter:
 
 
 def test_decisions_become_kernels_in_s3_and_bad_input_does_not_stop_the_processor(
-        tezzeret_kafka, s3_bucket, s3_env, monkeypatch):
+        tezzeret_kafka, launch, s3_bucket, s3_env, monkeypatch):
     run_id, artifacts = new_run_id(), f"s3://{s3_bucket}/esper"
     malformed = BlueprintIR.of("lora").blueprint()
     malformed.architecture.layers[0].params["rank"] = 0
@@ -58,8 +57,8 @@ def test_decisions_become_kernels_in_s3_and_bad_input_does_not_stop_the_processo
                  decision(run_id, 2, "no-such-blueprint"),
                  decision(run_id, 2, "lora")]
     skip_earlier_input(tezzeret_kafka, f"tezzeret-{run_id}")
-    process = TezzeretProcess(tezzeret_kafka, "s3", artifacts, f"tezzeret-{run_id}",
-                              env={**CREDENTIALS, "ESPER_S3_ENDPOINT": s3_env}).start()
+    process = launch(tezzeret_kafka, "s3", artifacts, f"tezzeret-{run_id}",
+                     env={**CREDENTIALS, "ESPER_S3_ENDPOINT": s3_env})
     with EventProducer(tezzeret_kafka) as producer:
         producer.send(run_started(run_id))
         producer.flush()
@@ -102,7 +101,7 @@ def test_decisions_become_kernels_in_s3_and_bad_input_does_not_stop_the_processo
 
 
 def test_killed_mid_compile_it_restarts_to_one_kernel_and_one_command_per_decision(
-        tezzeret_kafka, tmp_path):
+        tezzeret_kafka, launch, tmp_path):
     run_id, artifacts = new_run_id(), str(tmp_path / "artifacts")
     decisions = [decision(run_id, 1, "conv_heavy"), decision(run_id, 2, "mlp"),
                  decision(run_id, 2, "lora_large", slot=1)]
@@ -114,7 +113,7 @@ def test_killed_mid_compile_it_restarts_to_one_kernel_and_one_command_per_decisi
             producer.send(event)
 
     def instance():  # the same name each time: it fences and replaces its predecessor
-        return TezzeretProcess(tezzeret_kafka, "k", artifacts, f"tezzeret-{run_id}").start()
+        return launch(tezzeret_kafka, "k", artifacts, f"tezzeret-{run_id}")
 
     first = instance()
     first.wait_for_line(r"compiling ")
@@ -168,11 +167,11 @@ def _assignments(bootstrap: str, group: str) -> dict[str, set[tuple[str, int]]]:
             for member in description.members}
 
 
-def test_two_instances_in_one_group_split_the_partitions_between_them(tezzeret_kafka, tmp_path):
+def test_two_instances_in_one_group_split_the_partitions_between_them(tezzeret_kafka, launch,
+                                                                      tmp_path):
     group, artifacts = f"tezzeret-{uuid.uuid4().hex[:8]}", str(tmp_path / "artifacts")
     skip_earlier_input(tezzeret_kafka, group)
-    instances = {name: TezzeretProcess(tezzeret_kafka, name, artifacts, group).start()
-                 for name in ("a", "b")}
+    instances = {name: launch(tezzeret_kafka, name, artifacts, group) for name in ("a", "b")}
     topics = {BLUEPRINTS.name, DECISIONS.name, EPOCHS.name}
     every_partition = {(topic, p) for topic in topics for p in range(3)}
 
