@@ -147,9 +147,11 @@ class Tail(threading.Thread):
             self._position[(message.topic(), message.partition())] = message.offset() + 1
             self._applied.notify_all()
 
-    def wait_until_current(self, timeout: float) -> bool:
-        """Wait until everything the tailed topics hold now has been applied."""
-        targets = {tp: self._high(tp) for tp in self._position}
+    def wait_until_current(self, timeout: float, releases: bool = False) -> bool:
+        """Wait until everything health and seed states (and ``releases``: the policy topic)
+        hold now has been applied."""
+        targets = {tp: self._high(tp) for tp in self._position
+                   if releases or tp[0] != POLICIES.name}
         deadline = time.monotonic() + timeout
         with self._applied:
             while any(self._position[tp] < high for tp, high in targets.items()):
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         [EPOCHS.name], args.group, f"{args.group}-{args.instance}", process.transform,
         bootstrap=args.bootstrap, batch_size=50, **{"group.instance.id": args.instance})
     tail.start()
-    if not tail.wait_until_current(30):  # the latest released policy first, then decisions
+    if not tail.wait_until_current(30, releases=True):  # the latest policy, then decide
         log.warning("policy releases not all read within 30 s; starting anyway")
     log.info("consuming %s as %s in group %s; tailing %s; policy %s v%d, exploration %.2f",
              EPOCHS.name, args.instance, args.group,

@@ -94,15 +94,16 @@ def _mean(stats: list[HealthStats], field: str, default: float) -> float:
     return sum(getattr(s, field) for s in stats) / count if count else default
 
 
-def node_features(window: RunWindow, layer: HostLayer, position: int, epoch: int) -> list[float]:
-    """The features of one layer as of the end of ``epoch`` (see the module doc)."""
+def node_features(window: RunWindow, layer: HostLayer, position: int, epoch: int,
+                  occupied: int) -> list[float]:
+    """The features of one layer as of the end of ``epoch`` (see the module doc); ``occupied``
+    is how many of its slots are taken."""
     layers = window.layers
     stats = window.health.history(layer.layer_id, epoch)[-WINDOW_EPOCHS:]
     variance = _mean(stats, "variance", 0.0)
     kind = layer_kind(layer.layer_type)
     size = math.prod(layer.output_shape)
     last = window.last_decision_epoch(layer.layer_id)
-    occupied = window.occupied_slots(layer)
     return [
         _mean(stats, "health", 0.5),
         min(_mean(stats, "latency_ms", 0.0) / 10.0, 1.0),
@@ -152,12 +153,12 @@ def plateau_epochs(window: RunWindow, epoch: int) -> int:
     return since
 
 
-def global_features(window: RunWindow, epoch: int, budget: int) -> list[float]:
+def global_features(window: RunWindow, epoch: int, budget: int, in_use: int) -> list[float]:
+    """The run's features; ``in_use`` is how many of its slots are taken."""
     points = [window.epochs[e] for e in sorted(window.epochs) if e <= epoch][-WINDOW_EPOCHS:]
     losses = [p.val_loss for p in points]
     mean_loss = sum(losses) / len(losses) if losses else 0.0
     slots = sum(layer.seed_slots for layer in window.layers)
-    in_use = sum(window.occupied_slots(layer) for layer in window.layers)
     return [
         slope(losses) / mean_loss if mean_loss > 0 else 0.0,
         min(plateau_epochs(window, epoch), 10) / 10.0,

@@ -90,17 +90,17 @@ def build_graph(window: RunWindow, epoch: int, parameter_budget: int) -> LayerGr
     if window.topology is None:
         raise NoTopology(f"run {window.run_id!r}: no TrainingRunStarted seen, so no layers")
     layers = window.layers
-    x = torch.tensor([node_features(window, layer, i, epoch) for i, layer in enumerate(layers)],
-                     dtype=torch.float32)
+    taken = [window.slots_taken(layer) for layer in layers]
+    x = torch.tensor([node_features(window, layer, i, epoch, sum(taken[i]))
+                      for i, layer in enumerate(layers)], dtype=torch.float32)
     sources, targets, attributes = [], [], []
     for i in range(len(layers) - 1):
         for src, dst, forward in ((i, i + 1, True), (i + 1, i, False)):
             sources.append(src)
             targets.append(dst)
             attributes.append(edge_features(layers[min(src, dst)], layers[max(src, dst)], forward))
-    candidates = [Candidate(i, layer, slot, choice)
-                  for i, layer in enumerate(layers)
-                  if (slot := window.free_slot(layer)) is not None
+    candidates = [Candidate(i, layer, slots.index(False), choice)
+                  for i, (layer, slots) in enumerate(zip(layers, taken)) if False in slots
                   for choice in choices_for(layer)]
     return LayerGraph(
         run_id=window.run_id,
@@ -109,7 +109,8 @@ def build_graph(window: RunWindow, epoch: int, parameter_budget: int) -> LayerGr
         x=x,
         edge_index=torch.tensor([sources, targets], dtype=torch.long).reshape(2, -1),
         edge_attr=torch.tensor(attributes, dtype=torch.float32).reshape(-1, len(EDGE_FEATURES)),
-        u=torch.tensor([global_features(window, epoch, parameter_budget)], dtype=torch.float32),
+        u=torch.tensor([global_features(window, epoch, parameter_budget, sum(map(sum, taken)))],
+                       dtype=torch.float32),
         candidates=candidates,
         candidate_node=torch.tensor([c.node for c in candidates], dtype=torch.long),
         candidate_kind=torch.tensor([c.choice.kind_index for c in candidates], dtype=torch.long),

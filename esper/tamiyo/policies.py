@@ -17,7 +17,7 @@ import math
 import torch
 
 from esper.karn import Layout, layout_of
-from esper.tamiyo.features import GLOBAL_FEATURES
+from esper.tamiyo.features import GLOBAL_FEATURES, NODE_FEATURES
 from esper.tamiyo.gnn import GainNet
 from esper.tamiyo.graph import LayerGraph
 
@@ -43,11 +43,15 @@ class Proposal:
     urgency: float
 
 
-def urgency(graph: LayerGraph, node: int) -> float:
-    """How pressing a change at ``node`` is: half the plateau, half the layer's ill health."""
+def urgencies(graph: LayerGraph) -> list[float]:
+    """How pressing a change at each node is: half the plateau, half the layer's ill health."""
     plateau = float(graph.u[0, GLOBAL_FEATURES.index("plateau_epochs")])
-    return min(max(0.5 * min(plateau * 10 / 3, 1.0) + 0.5 * (1 - graph.feature(node, "health")),
-                   0.0), 1.0)
+    return [min(max(0.5 * min(plateau * 10 / 3, 1.0) + 0.5 * (1 - health), 0.0), 1.0)
+            for health in _health(graph)]
+
+
+def _health(graph: LayerGraph) -> list[float]:
+    return graph.x[:, NODE_FEATURES.index("health")].tolist()
 
 
 class Policy(abc.ABC):
@@ -73,7 +77,7 @@ class HeuristicPolicy(Policy):
         self.plateau_epochs = plateau_epochs
 
     def rank(self, graph: LayerGraph) -> list[Proposal]:
-        health = [graph.feature(node, "health") for node in range(len(graph.layers))]
+        health, urgency = _health(graph), urgencies(graph)
         mean_health = sum(health) / len(health) if health else 0.0
         proposals = []
         for index, candidate in enumerate(graph.candidates):
@@ -86,7 +90,7 @@ class HeuristicPolicy(Policy):
                 gain=(1.0 - layer_health) - 1e-3 * rule_rank,
                 # How far the layer stands below the others: 0.2 below the mean is certain.
                 confidence=min(max(0.5 + 2.5 * (mean_health - layer_health), 0.0), 1.0),
-                urgency=urgency(graph, candidate.node)))
+                urgency=urgency[candidate.node]))
         return sorted(proposals, key=lambda p: (-p.gain, p.candidate))
 
     def acts_on(self, graph: LayerGraph, proposal: Proposal) -> bool:
@@ -114,10 +118,12 @@ class GnnPolicy(Policy):
 
     def rank(self, graph: LayerGraph) -> list[Proposal]:
         mean, std = self.predict(graph)
+        urgency = urgencies(graph)
         proposals = [
-            Proposal(index, gain=float(m), confidence=0.5 * (1 + math.erf(m / (s * math.sqrt(2)))),
-                     urgency=urgency(graph, graph.candidates[index].node))
-            for index, (m, s) in enumerate(zip(mean.tolist(), std.tolist()))]
+            Proposal(index, gain=m, confidence=0.5 * (1 + math.erf(m / (s * math.sqrt(2)))),
+                     urgency=urgency[candidate.node])
+            for index, (candidate, m, s) in enumerate(zip(graph.candidates, mean.tolist(),
+                                                          std.tolist()))]
         return sorted(proposals, key=lambda p: (-p.gain, p.candidate))
 
     def acts_on(self, graph: LayerGraph, proposal: Proposal) -> bool:

@@ -184,19 +184,21 @@ class RunWindow:
     def decisions_in_epoch(self, epoch: int) -> int:
         return sum(1 for record in self.decisions.values() if record.epoch == epoch)
 
-    def slot_is_free(self, layer: HostLayer, slot: int) -> bool:
-        """Dormant by its latest lifecycle event, and not claimed by a later decision."""
-        seed = self.health.seed_state(layer.layer_id, slot)
-        if seed is not None and seed[1] != SeedState.DORMANT:
-            return False
-        freed_at = seed[0] if seed is not None else None
-        return not any(r.layer_id == layer.layer_id and r.slot_index == slot
-                       and (freed_at is None or r.occurred_at > freed_at)
-                       for r in self.decisions.values())
+    def slots_taken(self, layer: HostLayer) -> list[bool]:
+        """For each slot: does it hold a seed, or is it promised to one by a decision made
+        since it last became dormant?"""
+        claims = [r for r in self.decisions.values() if r.layer_id == layer.layer_id]
+        taken = []
+        for slot in range(layer.seed_slots):
+            seed = self.health.seed_state(layer.layer_id, slot)
+            if seed is not None and seed[1] != SeedState.DORMANT:
+                taken.append(True)
+                continue
+            freed_at = seed[0] if seed is not None else None
+            taken.append(any(r.slot_index == slot and (freed_at is None or r.occurred_at > freed_at)
+                             for r in claims))
+        return taken
 
     def free_slot(self, layer: HostLayer) -> int | None:
-        return next((slot for slot in range(layer.seed_slots) if self.slot_is_free(layer, slot)),
+        return next((slot for slot, taken in enumerate(self.slots_taken(layer)) if not taken),
                     None)
-
-    def occupied_slots(self, layer: HostLayer) -> int:
-        return sum(not self.slot_is_free(layer, slot) for slot in range(layer.seed_slots))

@@ -12,7 +12,7 @@ from esper.contracts import AdaptationDecision
 from esper.tamiyo.controller import Tamiyo
 from esper.tamiyo.gates import Gates
 from esper.tamiyo.graph import build_graph
-from esper.tamiyo.policies import HeuristicPolicy, Proposal
+from esper.tamiyo.policies import Proposal
 from esper.tamiyo.window import RunWindow
 from tests.tamiyo.policies import Eager
 from tests.tamiyo.world import SyntheticRun, play
@@ -90,13 +90,16 @@ def test_cooldown_and_budget_refuse_candidates_and_say_why():
         f"of {tight.budget(window)}")
 
 
+class Unsure(Eager):
+    def rank(self, graph):
+        return [Proposal(i, gain=1.0, confidence=0.5, urgency=0.5)
+                for i in range(len(graph.candidates))]
+
+
 def test_greedy_decisions_need_confidence_exploration_does_not():
-    gates = Gates(min_confidence=0.95)
-    assert gates.refuse_confidence(Proposal(0, 1.0, 0.9, 0.5)).startswith("confidence")
-    assert gates.refuse_confidence(Proposal(0, 1.0, 0.96, 0.5)) is None
-    run = SyntheticRun.make(3)
-    unsure = Tamiyo(HeuristicPolicy(), Gates(min_confidence=1.0, cooldown_epochs=0), 0.0)
-    assert not _decisions(play(run, 10, unsure.handle))
-    exploring = Tamiyo(HeuristicPolicy(), Gates(min_confidence=1.0, cooldown_epochs=0), 1.0)
-    explored = _decisions(play(SyntheticRun.make(3), 10, exploring.handle))
+    gates = Gates(min_confidence=0.6, cooldown_epochs=0)
+    assert gates.refuse_confidence(Proposal(0, 1.0, 0.59, 0.5)).startswith("confidence")
+    assert gates.refuse_confidence(Proposal(0, 1.0, 0.6, 0.5)) is None
+    assert not _decisions(play(SyntheticRun.make(3), 10, Tamiyo(Unsure(), gates, 0.0).handle))
+    explored = _decisions(play(SyntheticRun.make(3), 10, Tamiyo(Unsure(), gates, 1.0).handle))
     assert explored and all(d.metadata["explored"] for d in explored)
