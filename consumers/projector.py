@@ -104,13 +104,13 @@ def project(projector: Projector, bootstrap: str, *, until: datetime | dict | No
     existing = _existing_topics(bootstrap)
     start = projector.offsets()
     projected = 0
-    for messages in replay.batches([t for t in TOPICS if t in existing], start or None, until,
-                                   follow=follow, bootstrap=bootstrap, stop=stop,
-                                   batch_size=batch_size):
-        records = log_records(messages)
+    for batch in replay.batches([t for t in TOPICS if t in existing], start or None, until,
+                                follow=follow, bootstrap=bootstrap, stop=stop,
+                                batch_size=batch_size):
+        records = log_records(batch.messages)
         if run is not None:
             records = [r for r in records if of_run(r, run)]
-        projector.apply(records, before_commit=dead_letters)
+        projector.apply(records, before_commit=dead_letters, positions=batch.positions)
         projected += len(records)
         if on_batch is not None:
             on_batch(projected)
@@ -159,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                          status=status).start()
     record = server_record()
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"pid": os.getpid(), "port": server.port,
-                                  "db": str(projector.path)}))
+    # Written whole, then renamed: a reader never sees half a record.
+    partial = record.with_suffix(".tmp")
+    partial.write_text(json.dumps({"pid": os.getpid(), "port": server.port,
+                                   "db": str(projector.path)}))
+    partial.replace(record)
     print(f"projector: {projector.path} <- {bootstrap}; SQL at http://127.0.0.1:{server.port}",
           file=sys.stderr, flush=True)
 

@@ -90,12 +90,22 @@ def _next_milli(moment: datetime) -> datetime:
     return datetime.fromtimestamp((_millis(moment) + 1) / 1000, tz=timezone.utc)
 
 
+@dataclasses.dataclass(frozen=True)
+class LogBatch:
+    """Messages in log order per partition, and where each partition's reading stands after
+    them: the next offset to read, past any transaction markers and aborted records."""
+
+    messages: list
+    positions: dict[tuple[str, int], int]
+
+
 def batches(topics: Iterable[str], start: datetime | PartitionOffsets | None = None,
             until: datetime | PartitionOffsets | None = None, *, follow: bool = False,
             bootstrap: str | None = None, stop: threading.Event | None = None,
-            batch_size: int = 1000, poll_timeout: float = 0.5) -> Iterator[list]:
-    """Raw messages of ``topics`` from ``start`` to ``until``, in batches in log order per
-    partition; ends at the bound, or (``follow``) when ``stop`` is set."""
+            batch_size: int = 1000, poll_timeout: float = 0.5) -> Iterator[LogBatch]:
+    """Raw messages of ``topics`` from ``start`` to ``until``; ends at the bound, or
+    (``follow``) when ``stop`` is set. A batch without messages comes when only positions
+    moved (past a transaction marker, say)."""
     consumer = Consumer(consumer_config(f"esper-replay-{uuid.uuid4()}", bootstrap))
     try:
         replay = plan(consumer, topics, start, until, follow)
@@ -105,32 +115,29 @@ def batches(topics: Iterable[str], start: datetime | PartitionOffsets | None = N
             return
         consumer.assign([TopicPartition(t, p, replay.start[(t, p)] if replay.start[(t, p)] >= 0
                                         else OFFSET_BEGINNING) for t, p in sorted(live)])
+        reported: dict[tuple[str, int], int] = {}
         while live and not (stop is not None and stop.is_set()):
             messages = fetch_batch(consumer, batch_size, poll_timeout)
-            if not messages:
-                # Transaction markers and aborted records are never delivered, so a partition
-                # that ends with them is finished when its position, not a message, passes the end.
-                for tp in consumer.position([TopicPartition(*tp) for tp in live]):
-                    end = replay.end[(tp.topic, tp.partition)]
-                    if end is not None and tp.offset >= end:
-                        _finish(consumer, live, (tp.topic, tp.partition))
-                continue
             within = []
             for message in messages:
                 if message.error() is not None:
                     continue
                 tp = (message.topic(), message.partition())
-                if tp not in live:
+                end = replay.end.get(tp)
+                if tp in live and (end is None or message.offset() < end):
+                    within.append(message)
+            positions = {}
+            for tp in consumer.position([TopicPartition(*tp) for tp in live]):
+                key, end = (tp.topic, tp.partition), replay.end[(tp.topic, tp.partition)]
+                if tp.offset < 0:
                     continue
-                end = replay.end[tp]
-                if end is not None and message.offset() >= end:
-                    _finish(consumer, live, tp)
-                    continue
-                within.append(message)
-                if end is not None and message.offset() + 1 >= end:
-                    _finish(consumer, live, tp)
-            if within:
-                yield within
+                positions[key] = tp.offset if end is None else min(tp.offset, end)
+                if end is not None and tp.offset >= end:
+                    _finish(consumer, live, key)
+            moved = {tp: o for tp, o in positions.items() if reported.get(tp) != o}
+            if within or moved:
+                reported.update(moved)
+                yield LogBatch(within, positions)
     finally:
         consumer.close()
 
@@ -146,7 +153,7 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
     """
     for batch in batches(topics, start, until, follow=follow, bootstrap=bootstrap,
                          poll_timeout=poll_timeout):
-        for message in batch:
+        for message in batch.messages:
             record = decode_message(message)
             if isinstance(record, Poison):
                 if include_poison:

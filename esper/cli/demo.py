@@ -30,7 +30,9 @@ PROCESSES = ("projector", "tezzeret", "tamiyo")
 
 def register(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="run the whole system on digits and summarise it")
-    demo.add_argument("--epochs", type=int, default=12)
+    demo.add_argument("--epochs", type=int, default=30)
+    demo.add_argument("--batch-size", type=int, default=16,
+                      help="small batches: more steps per epoch, so seeds have time to grow")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--keep", action="store_true",
                       help="leave the broker and processes running; print the dashboard address")
@@ -58,9 +60,10 @@ def submit_catalogue(bootstrap: str) -> list[str]:
     return [design.blueprint_id for design in designs]
 
 
-def _train(run_id: str, epochs: int, seed: int, adaptation: bool, env: dict) -> None:
+def _train(run_id: str, args: argparse.Namespace, adaptation: bool, env: dict) -> None:
     argv = [sys.executable, "-m", "esper", "train", "--dataset", "digits", "--model", "mlp",
-            "--undersized", "--epochs", str(epochs), "--seed", str(seed), "--run-id", run_id]
+            "--undersized", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+            "--seed", str(args.seed), "--run-id", run_id]
     if not adaptation:
         argv.append("--no-adaptation")
     if subprocess.run(argv, env=env).returncode != 0:
@@ -88,9 +91,9 @@ def _demo(args: argparse.Namespace) -> int:
         demo = f"demo-{uuid.uuid4().hex[:6]}"
         baseline, adaptive = f"{demo}-baseline", f"{demo}-adaptive"
         _say(f"baseline run {baseline}: no adaptation")
-        _train(baseline, args.epochs, args.seed, adaptation=False, env=env)
+        _train(baseline, args, adaptation=False, env=env)
         _say(f"adaptive run {adaptive}: Tamiyo decides, Tezzeret compiles, Kasmina grows")
-        _train(adaptive, args.epochs, args.seed, adaptation=True, env=env)
+        _train(adaptive, args, adaptation=True, env=env)
 
         _say("waiting for the projection to catch up with the log")
         wait_caught_up(bootstrap)

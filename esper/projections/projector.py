@@ -110,17 +110,19 @@ class Projector:
     # --- applying -------------------------------------------------------------------------
 
     def apply(self, records: list[LogRecord],
-              before_commit: Callable[[list[Rejected]], None] | None = None) -> list[Rejected]:
-        """Project ``records`` (in log order per partition) and store their offsets, in one
-        transaction. ``before_commit(rejected)`` runs inside it: a caller that dead-letters
-        there loses nothing if the commit then fails (it will see the records again)."""
-        if not records:
+              before_commit: Callable[[list[Rejected]], None] | None = None,
+              positions: dict[tuple[str, int], int] | None = None) -> list[Rejected]:
+        """Project ``records`` (in log order per partition) and store the offsets reached, in
+        one transaction. ``positions`` (the reader's next offsets) may run past the records,
+        over transaction markers. ``before_commit(rejected)`` runs inside the transaction: a
+        caller that dead-letters there loses nothing if the commit then fails."""
+        if not records and not positions:
             return []
         connection = self.connection
         connection.begin()
         try:
-            rejected = self._project(records)
-            self._store_offsets(records)
+            rejected = self._project(records) if records else []
+            self._store_offsets(records, positions or {})
             if before_commit is not None:
                 before_commit(rejected)
             connection.commit()
@@ -248,14 +250,16 @@ class Projector:
         finally:
             self.connection.unregister("letters")
 
-    def _store_offsets(self, records: Iterable[LogRecord]) -> None:
-        last: dict[tuple[str, int], int] = {}
+    def _store_offsets(self, records: Iterable[LogRecord],
+                       positions: dict[tuple[str, int], int]) -> None:
+        following: dict[tuple[str, int], int] = dict(positions)
         for record in records:
-            last[(record.topic, record.partition)] = record.offset
+            key = (record.topic, record.partition)
+            following[key] = max(following.get(key, 0), record.offset + 1)
         offsets = pa.table({
-            "topic": [topic for topic, _ in last],
-            "partition": pa.array([partition for _, partition in last], pa.int32()),
-            "next_offset": [offset + 1 for offset in last.values()],
+            "topic": [topic for topic, _ in following],
+            "partition": pa.array([partition for _, partition in following], pa.int32()),
+            "next_offset": list(following.values()),
         })
         self.connection.register("new_offsets", offsets)
         try:
