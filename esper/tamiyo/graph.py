@@ -48,10 +48,6 @@ class Candidate:
     slot_index: int
     choice: BlueprintChoice
 
-    @property
-    def key(self) -> tuple[int, str]:
-        return self.layer.layer_id, self.choice.kind
-
 
 @dataclasses.dataclass(frozen=True)
 class LayerGraph:
@@ -69,9 +65,10 @@ class LayerGraph:
 
     def data(self) -> GraphData:
         """As a PyG ``Data``, ready to batch with others."""
-        return GraphData(x=self.x, edge_index=self.edge_index, edge_attr=self.edge_attr, u=self.u,
-                    candidate_node=self.candidate_node, candidate_kind=self.candidate_kind,
-                    candidate_cost=self.candidate_cost, num_nodes=len(self.layers))
+        return GraphData(x=self.x, edge_index=self.edge_index, edge_attr=self.edge_attr,
+                         u=self.u, candidate_node=self.candidate_node,
+                         candidate_kind=self.candidate_kind, candidate_cost=self.candidate_cost,
+                         num_nodes=len(self.layers))
 
     def feature(self, node: int, name: str) -> float:
         return float(self.x[node, NODE_FEATURES.index(name)])

@@ -95,10 +95,8 @@ class RunHealth:
 @dataclasses.dataclass(frozen=True, slots=True)
 class EpochPoint:
     epoch: int
-    train_loss: float
     val_loss: float
     val_accuracy: float
-    parameter_count: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,6 +113,8 @@ class DecisionRecord:
 
     @classmethod
     def of(cls, decision: AdaptationDecision) -> DecisionRecord:
+        # Tamiyo's decisions carry their epoch (metadata) and cost (features); one made by
+        # hand without them counts as made in epoch 0 and as adding no parameters.
         return cls(decision.decision_id, decision.meta.causation_id, decision.meta.occurred_at,
                    int(decision.metadata.get("epoch", 0)), decision.layer_id,
                    decision.slot_index, int(decision.features.get("parameter_cost", 0.0)))
@@ -138,10 +138,8 @@ class RunWindow:
         if isinstance(event, (HealthSignal, SeedStateChanged)):
             self.health.apply(event)
         elif isinstance(event, EpochCompleted):
-            state = event.system_state
-            self.epochs[event.epoch] = EpochPoint(event.epoch, state.training_loss,
-                                                  state.validation_loss, event.val_accuracy,
-                                                  event.parameter_count)
+            self.epochs[event.epoch] = EpochPoint(event.epoch, event.system_state.validation_loss,
+                                                  event.val_accuracy)
             self.epoch_times[event.epoch] = event.meta.occurred_at
         elif isinstance(event, AdaptationDecision):
             self.decisions[event.decision_id] = DecisionRecord.of(event)

@@ -9,7 +9,6 @@ from esper.contracts import (
     AdaptationType,
     ComponentType,
     EventMeta,
-    HostLayer,
     HostTopology,
     SeedState,
     SeedStateChanged,
