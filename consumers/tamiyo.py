@@ -264,6 +264,9 @@ def _parser() -> argparse.ArgumentParser:
                              "(default 0.005)")
     parser.add_argument("--health-wait", type=float, default=2.0,
                         help="seconds to wait for the health tail before deciding (default 2)")
+    parser.add_argument("--session-timeout", type=float, default=45.0,
+                        help="seconds before the group gives a silent instance's runs to the "
+                             "others (default 45; the broker allows 6 at least)")
     parser.add_argument("--log-level", default="INFO", help="default INFO")
     return parser
 
@@ -304,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     process = TamiyoProcess(tamiyo, book, tail, args.bootstrap, args.health_wait)
     processor = TransactionalProcessor(
         [EPOCHS.name], args.group, f"{args.group}-{args.instance}", process.transform,
-        bootstrap=args.bootstrap, batch_size=50, **{"group.instance.id": args.instance})
+        bootstrap=args.bootstrap, batch_size=50,
+        **{"group.instance.id": args.instance,
+           "session.timeout.ms": int(args.session_timeout * 1000)})
     tail.start()
     if not tail.wait_until_current(30, releases=True):  # the latest policy, then decide
         log.warning("policy releases not all read within 30 s; starting anyway")

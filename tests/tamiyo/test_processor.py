@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
+
 from esper.bus.producer import EventProducer
+from esper.bus.topics import EPOCHS
 from esper.tamiyo.controller import Tamiyo
 from esper.tamiyo.gates import Gates
 from esper.tamiyo.policies import HeuristicPolicy
@@ -105,3 +108,50 @@ def test_decisions_are_made_for_each_run_by_the_instance_that_owns_it(tamiyo_kaf
         assert _identity(decisions) == _identity(expected[run.run_id])
     assert process.stop() == 0
     assert not any("rebuilt" in line for line in process.lines)  # nothing was lost
+
+
+def _partition(run_id: str) -> int:
+    # librdkafka's default partitioner: CRC-32 of the key, modulo the partition count.
+    return zlib.crc32(run_id.encode()) % EPOCHS.partitions
+
+
+def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(tamiyo_kafka,
+                                                                               tmp_path):
+    runs, seed = {}, 100
+    while len(runs) < EPOCHS.partitions:  # a run on every partition: both instances own some
+        run = SyntheticRun.make(seed, layers=3)
+        runs.setdefault(_partition(run.run_id), run)
+        seed += 1
+    group = f"tamiyo-{runs[0].run_id}"
+    start_group_at_end(tamiyo_kafka, group)
+    options = (*OPTIONS, "--artifacts", str(tmp_path), "--session-timeout", "6")
+    first = TamiyoProcess(tamiyo_kafka, "first", group, *options).start()
+    second = TamiyoProcess(tamiyo_kafka, "second", group, *options).start()
+    first.wait_for_line("consuming")
+    second.wait_for_line("consuming")
+    plans = {run.run_id: (run, run.run_started(), _epochs(run, range(1, 13)))
+             for run in runs.values()}
+    expected = {run_id: _reference(started, epochs) for run_id, (_, started, epochs) in plans.items()}
+    with EventProducer(tamiyo_kafka) as producer:
+        for _, started, epochs in plans.values():
+            producer.send(started)
+            producer.flush()
+            _send(producer, epochs, range(1, 7))
+        for run_id, decisions in expected.items():
+            early = sum(d.metadata["epoch"] <= 6 for d in decisions)
+            wait_for_decisions(tamiyo_kafka, run_id, lambda d, n=early: len(d) >= n)
+        assert second.stop() == 0
+        owned = {run_id for run_id in plans if any(run_id in line for line in second.lines)}
+        assert owned, "the second instance decided for no run: nothing to hand over"
+        for _, _, epochs in plans.values():
+            _send(producer, epochs, range(7, 13))
+
+    for run_id, decisions in expected.items():
+        committed = wait_for_decisions(tamiyo_kafka, run_id,
+                                       lambda d, n=len(decisions): len(d) >= n)
+        assert _identity(committed) == _identity(decisions), run_id
+    for run_id in owned:
+        first.wait_for_line(f"run {run_id}: window rebuilt from the log")
+    assert first.stop() == 0
+    for run_id, decisions in expected.items():
+        assert _identity(committed_decisions(tamiyo_kafka, run_id)) == _identity(decisions)
