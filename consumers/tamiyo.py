@@ -12,7 +12,10 @@ instance tails all of ``telemetry.seed.health`` and ``lifecycle.seed.state`` (as
 group, from where they ended when it started) into a `HealthBook`, which keeps, per run, the
 last few epochs aggregated per layer. Before deciding on an epoch, an instance waits until its
 tail has applied everything those topics held at that moment, so the epoch's health (produced
-before its EpochCompleted) is in the window.
+before its EpochCompleted) is in the window. The cost: each instance holds the last few epochs
+of every live run's per-layer aggregates (not raw signals), and reads all health traffic; a
+run's are dropped when its owner sees TrainingRunCompleted (other instances keep them until
+they restart).
 
 Rebuilding from the log. A window is lost when the process dies, and never held when a
 rebalance brings a run to this instance. An EpochCompleted of a run this instance has no

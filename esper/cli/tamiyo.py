@@ -19,6 +19,7 @@ from esper.bus import replay
 from esper.bus.producer import EventProducer
 from esper.bus.topics import DECISIONS, EPOCHS, FIELD_REPORTS, HEALTH, POLICIES, SEED_STATES
 from esper.cli import CommandError
+from esper.cli.options import parse_moment
 from esper.cli.table import print_table
 from esper.contracts import PolicyUpdated
 from esper.tamiyo.gates import Gates
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
                                 description=__doc__.splitlines()[0])
     train.add_argument("--runs", nargs="+", metavar="RUN_ID",
                        help="train on these runs only (default: every run in the log)")
+    train.add_argument("--since", default=None,
+                       help="replay from this time: ISO-8601 or a duration ago (30d); runs "
+                            "must start after it (default: the beginning of the log)")
     train.add_argument("--bootstrap", default=None,
                        help="Kafka bootstrap servers (default: ESPER_KAFKA_BOOTSTRAP)")
     train.add_argument("--artifacts", default=None,
@@ -68,10 +72,11 @@ def _train(args: argparse.Namespace) -> int:
     try:
         gates = Gates(cooldown_epochs=args.cooldown_epochs, budget_fraction=args.budget_fraction)
         config = TrainingConfig(epochs=args.epochs, seed=args.seed)
+        since = parse_moment(args.since) if args.since else None
     except ValueError as error:
         raise CommandError(str(error)) from None
     wanted = set(args.runs or ())
-    events = [record.event for record in replay.read([spec.name for spec in REPLAYED],
+    events = [record.event for record in replay.read([spec.name for spec in REPLAYED], since,
                                                      bootstrap=args.bootstrap)
               if not wanted or getattr(record.event.meta, "run_id", None) in wanted]
     found = experiences(events, gates)

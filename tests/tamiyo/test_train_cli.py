@@ -110,3 +110,11 @@ def test_too_little_experience_is_a_clear_error(tamiyo_kafka, capsys):
     assert esper(["tamiyo", "train", "--runs", "no-such-run", "--bootstrap", tamiyo_kafka,
                   "--no-release"]) == 1
     assert "too few to train on some runs and evaluate on others" in capsys.readouterr().err
+
+
+def test_a_bad_option_is_a_clear_error(tamiyo_kafka, capsys):
+    assert esper(["tamiyo", "train", "--since", "yesterday-ish", "--bootstrap", tamiyo_kafka]) == 1
+    assert "neither an ISO-8601 time nor a duration" in capsys.readouterr().err
+    assert esper(["tamiyo", "train", "--holdout", "1.5", "--bootstrap", tamiyo_kafka,
+                  "--since", "1m", "--no-release"]) == 1
+    assert "holdout must be between 0 and 1" in capsys.readouterr().err
