@@ -152,7 +152,7 @@ def summarise(baseline: str, adaptive: str, db=None) -> None:
         WHERE s.run_id = {a} ORDER BY s.layer_id, s.slot_index, s.first_seen""")
     _say("Tamiyo's decisions and what became of them")
     show(f"""
-        SELECT decided_at::TIME AS decided, layer_name, slot_index, blueprint_id,
+        SELECT strftime(decided_at, '%H:%M:%S') AS decided, layer_name, slot_index, blueprint_id,
                round(confidence, 3) AS confidence, policy_name, kernel_id, seed_state,
                final_state, round(effect, 4) AS effect
         FROM decision_outcomes WHERE run_id = {a} ORDER BY decided_at""")
