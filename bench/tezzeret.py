@@ -85,8 +85,7 @@ def _ready_consumer(bootstrap: str) -> Consumer:
     return consumer
 
 
-def _await_ready(consumer: Consumer, decision_id: str, timeout: float = 120.0) -> float:
-    """The perf_counter time at which the KernelReady for ``decision_id`` was read."""
+def _await_ready(consumer: Consumer, decision_id: str, timeout: float = 120.0) -> KernelReady:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = consumer.poll(0.05)
@@ -94,11 +93,16 @@ def _await_ready(consumer: Consumer, decision_id: str, timeout: float = 120.0) -
             continue
         event = codec.decode(message.value())
         if isinstance(event, KernelReady) and event.decision_id == decision_id:
-            return time.perf_counter()
+            return event
     raise TimeoutError(f"no KernelReady for decision {decision_id} within {timeout:.0f} s")
 
 
 def cache_hits(decisions: int) -> None:
+    """Wall-clock times (one machine, one clock): when the decision was sent, when Tezzeret
+    created its KernelReady (``meta.occurred_at``), when a read_committed consumer got it."""
+    stages: dict[str, list[float]] = {"decision sent -> KernelReady created in Tezzeret": [],
+                                      "KernelReady created -> read, committed": [],
+                                      "decision sent -> KernelReady read": []}
     with tempfile.TemporaryDirectory() as home:
         cluster = LocalKafka(Path(home) / "esper")
         bootstrap = cluster.up(port=free_port_block(2))
@@ -109,30 +113,35 @@ def cache_hits(decisions: int) -> None:
                                       "tezzeret-bench").start()
             run_id = new_run_id()
             consumer = _ready_consumer(bootstrap)
-            latencies = []
             with EventProducer(bootstrap, **{"linger.ms": 0}) as producer:
                 producer.send(run_started(run_id, HOST_LAYERS))
                 for number in range(decisions + 1):  # the first compiles; the rest hit
                     event = decision(run_id, 0, "lora", slot=number % 4)
-                    sent = time.perf_counter()
+                    sent = time.time()
                     producer.send(event)
                     producer.poll(0)
-                    latency = (_await_ready(consumer, event.decision_id) - sent) * 1000
+                    ready = _await_ready(consumer, event.decision_id)
+                    read = time.time()
                     if number:
-                        latencies.append(latency)
+                        assert ready.reused
+                        created = ready.meta.occurred_at.timestamp()
+                        for name, ms in zip(stages, (created - sent, read - created,
+                                                     read - sent)):
+                            stages[name].append(ms * 1000)
             consumer.close()
         finally:
             if process is not None:
                 process.stop()
             cluster.down()
-    p95 = percentile(latencies, 95)
-    print(f"\ndecision -> KernelReady on a cache hit, through Kafka (one decision in flight, "
-          f"{decisions} decisions, transactions, read_committed)")
-    print_table(["p50 ms", "p95 ms", "p99 ms", "max ms", "target p95 ms", "verdict"],
-                [[f"{percentile(latencies, 50):.1f}", f"{p95:.1f}",
-                  f"{percentile(latencies, 99):.1f}", f"{max(latencies):.1f}",
-                  f"< {CACHE_HIT_TARGET_MS:.0f}",
-                  "met" if p95 < CACHE_HIT_TARGET_MS else "MISSED"]])
+    total = stages["decision sent -> KernelReady read"]
+    print(f"\ndecision -> KernelReady on a cache hit, through Kafka: {decisions} decisions, "
+          "one in flight, Kafka transactions, read_committed consumer")
+    print_table(["stage", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                [[name, *(f"{percentile(values, q):.1f}" for q in (50, 95, 99)),
+                  f"{max(values):.1f}"] for name, values in stages.items()])
+    p95 = percentile(total, 95)
+    print(f"target: p95 < {CACHE_HIT_TARGET_MS:.0f} ms: "
+          f"{'met' if p95 < CACHE_HIT_TARGET_MS else 'MISSED'} ({p95:.1f} ms)")
 
 
 def main() -> int:
