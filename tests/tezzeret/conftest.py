@@ -9,10 +9,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from esper.artifacts import LocalArtifactStore
 from esper.bus.admin import create_topics
 from esper.bus.topics import CATALOGUE
-from esper.infra.kafka import InfraError, LocalKafka
 from esper.tezzeret.compiler import Compiler
 from tests.artifacts.conftest import s3_bucket, s3_endpoint, s3_env  # noqa: F401 (fixtures)
-from tests.kafka_harness import free_port_block
 from tests.tezzeret.processes import TezzeretProcess
 
 
@@ -48,26 +46,19 @@ def _wait_until_partitions_answer(bootstrap: str, timeout: float = 30.0) -> None
 
 
 @pytest.fixture(scope="module")
-def tezzeret_kafka(tmp_path_factory):
+def tezzeret_kafka(private_kafka):
     """A broker for this module alone, with the catalogue's topics.
 
     Tezzeret consumes and produces the catalogue topics themselves, so on the shared broker an
     instance under test would answer other tests' decisions, and they would see its kernels.
     """
-    cluster = LocalKafka(tmp_path_factory.mktemp("kafka"))
-    try:
-        bootstrap = cluster.up(port=free_port_block(2))
-    except InfraError as error:
-        pytest.fail(f"the test's own Kafka broker could not start: {error}", pytrace=False)
-    try:
-        create_topics(bootstrap)
-        _wait_until_partitions_answer(bootstrap)
-        yield bootstrap
-    finally:
-        # EventProducer holds its librdkafka producer in a reference cycle (its delivery
-        # callback), so without a collection one outlives its test and keeps reconnecting.
-        gc.collect()
-        cluster.down()
+    _, _, bootstrap = private_kafka
+    create_topics(bootstrap)
+    _wait_until_partitions_answer(bootstrap)
+    yield bootstrap
+    # EventProducer holds its librdkafka producer in a reference cycle (its delivery
+    # callback), so without a collection one outlives its test and keeps reconnecting.
+    gc.collect()
 
 
 @pytest.fixture
