@@ -100,12 +100,14 @@ def _train(args: argparse.Namespace) -> int:
     }
     print(f"trained on {len(train)} decisions, evaluated on {len(held_out)} held-out "
           f"decisions of {len({e.run_id for e in held_out})} runs (final loss {losses[-1]:.3f})")
-    print_table(["policy", "mean reward", "matched", "decisions"],
-                [[name, f"{e.value:+.4f}", e.matched if name != "random" else "(exact)",
-                  e.decisions] for name, e in estimates.items()])
+    print_table(["policy", "mean reward", "std error", "matched", "decisions"],
+                [[name, f"{e.value:+.4f}", f"{e.stderr:.4f}",
+                  e.matched if name != "random" else "(exact)", e.decisions]
+                 for name, e in estimates.items()])
     if args.no_release:
         return 0
     metrics = {f"heldout_reward_{name}": e.value for name, e in estimates.items()}
+    metrics.update({f"heldout_stderr_{name}": e.stderr for name, e in estimates.items()})
     metrics.update(train_decisions=float(len(train)), heldout_decisions=float(len(held_out)),
                    final_loss=losses[-1])
     store = open_store(args.artifacts)

@@ -5,7 +5,7 @@ Upstream's policy (``upstream-services.md`` §8.5) pooled the whole graph into o
 Here each (layer, blueprint) candidate gets its own prediction, trained on measured outcomes:
 
     nodes --encoder--> h --(GATv2 with edge features, residual, LayerNorm) x L--> h
-    candidate = [h[layer], mean-pool(h), globals, blueprint embedding, blueprint cost]
+    candidate = [h[layer], mean-pool(h), globals, blueprint embedding, blueprint cost (3)]
              --MLP--> (mean gain, log variance)
 
 The variance makes a confidence: the probability, under the predicted normal distribution,
@@ -22,8 +22,9 @@ from torch_geometric.nn import GATv2Conv, global_mean_pool
 
 from esper.tamiyo.blueprints import KIND_NAMES
 from esper.tamiyo.features import EDGE_FEATURES, GLOBAL_FEATURES, NODE_FEATURES
+from esper.tamiyo.graph import CANDIDATE_COST_FEATURES
 
-LOG_VARIANCE_RANGE = (-12.0, 2.0)
+LOG_VARIANCE_RANGE = (-10.0, 2.0)  # a standard deviation of 0.0067 accuracy points at least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,8 @@ class GainNet(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(config.layers))
         self.globals = nn.Sequential(nn.Linear(len(GLOBAL_FEATURES), hidden), nn.ReLU())
         self.kinds = nn.Embedding(len(KIND_NAMES), config.kind_dim)
-        self.head = nn.Sequential(nn.Linear(3 * hidden + config.kind_dim + 2, hidden), nn.ReLU(),
+        self.head = nn.Sequential(nn.Linear(3 * hidden + config.kind_dim + CANDIDATE_COST_FEATURES,
+                                            hidden), nn.ReLU(),
                                   nn.Linear(hidden, 2))
 
     def forward(self, data) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,11 @@ from esper.tamiyo.features import (
 from esper.tamiyo.window import RunWindow
 
 
+CANDIDATE_COST_FEATURES = 3
+"""A candidate's cost: log10(parameters + 1), parameters / (parameters + the layer's), and
+parameters / the host's (the share of the model the seed would add)."""
+
+
 class NoTopology(ValueError):
     """A run whose TrainingRunStarted (its layers) Tamiyo has not seen."""
 
@@ -61,7 +66,7 @@ class LayerGraph:
     candidates: list[Candidate]
     candidate_node: torch.Tensor  # candidates: node index
     candidate_kind: torch.Tensor  # candidates: kind index (KIND_NAMES)
-    candidate_cost: torch.Tensor  # candidates x 2: log10(cost + 1), cost / (cost + layer params)
+    candidate_cost: torch.Tensor  # candidates x CANDIDATE_COST_FEATURES
 
     def data(self) -> GraphData:
         """As a PyG ``Data``, ready to batch with others."""
@@ -96,6 +101,7 @@ def build_graph(window: RunWindow, epoch: int, parameter_budget: int) -> LayerGr
             sources.append(src)
             targets.append(dst)
             attributes.append(edge_features(layers[min(src, dst)], layers[max(src, dst)], forward))
+    host = max(window.host_parameters(), 1)
     candidates = [Candidate(i, layer, slots.index(False), choice)
                   for i, (layer, slots) in enumerate(zip(layers, taken)) if False in slots
                   for choice in choices_for(layer)]
@@ -113,6 +119,7 @@ def build_graph(window: RunWindow, epoch: int, parameter_budget: int) -> LayerGr
         candidate_kind=torch.tensor([c.choice.kind_index for c in candidates], dtype=torch.long),
         candidate_cost=torch.tensor(
             [[math.log10(c.choice.parameter_cost + 1),
-              c.choice.parameter_cost / (c.choice.parameter_cost + c.layer.parameter_count + 1)]
-             for c in candidates], dtype=torch.float32).reshape(-1, 2),
+              c.choice.parameter_cost / (c.choice.parameter_cost + c.layer.parameter_count + 1),
+              c.choice.parameter_cost / host] for c in candidates],
+            dtype=torch.float32).reshape(-1, CANDIDATE_COST_FEATURES),
     )

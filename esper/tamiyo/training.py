@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import random
 from collections.abc import Callable, Sequence
 
@@ -35,9 +36,9 @@ Chooser = Callable[[LayerGraph, Sequence[int]], int]
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 80
+    epochs: int = 40
     batch_size: int = 32
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
     network: GainNetConfig = GainNetConfig()
@@ -50,8 +51,18 @@ class TrainingConfig:
 @dataclasses.dataclass(frozen=True)
 class Estimate:
     value: float  # estimated mean reward per decision
+    stderr: float  # its standard error, from the spread of the per-decision terms
     matched: int  # logged decisions where the policy chose as the log did
     decisions: int
+
+    @classmethod
+    def of(cls, terms: Sequence[float], matched: int) -> Estimate:
+        n = len(terms)
+        if n == 0:
+            return cls(0.0, 0.0, 0, 0)
+        mean = sum(terms) / n
+        spread = sum((t - mean) ** 2 for t in terms) / (n - 1) if n > 1 else 0.0
+        return cls(mean, math.sqrt(spread / n), matched, n)
 
 
 def split_runs(experience: Sequence[Experience], holdout: float
@@ -123,15 +134,11 @@ def policy_chooser(policy: Policy) -> Chooser:
 
 def offline_value(choose: Chooser, experience: Sequence[Experience]) -> Estimate:
     """The inverse-propensity estimate of the mean reward of ``choose`` (see the module doc)."""
-    total, matched = 0.0, 0
-    for e in experience:
-        if choose(e.graph, e.admissible) == e.action:
-            total += e.reward / e.propensity
-            matched += 1
-    return Estimate(total / len(experience) if experience else 0.0, matched, len(experience))
+    agrees = [choose(e.graph, e.admissible) == e.action for e in experience]
+    return Estimate.of([e.reward / e.propensity if agree else 0.0
+                        for e, agree in zip(experience, agrees)], sum(agrees))
 
 
 def random_value(experience: Sequence[Experience]) -> Estimate:
     """The exact expectation of the same estimate for a uniformly random admissible choice."""
-    total = sum(e.reward / (e.propensity * len(e.admissible)) for e in experience)
-    return Estimate(total / len(experience) if experience else 0.0, 0, len(experience))
+    return Estimate.of([e.reward / (e.propensity * len(e.admissible)) for e in experience], 0)

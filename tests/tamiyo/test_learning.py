@@ -30,7 +30,7 @@ from esper.tolaria import TrainingConfig as TolariaConfig
 from tests.tamiyo.conftest import LOGGING_GATES
 from tests.tamiyo.world import SyntheticRun, play
 
-RUNS, EPOCHS = 240, 10
+RUNS, EPOCHS = 320, 10
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +57,9 @@ def test_the_trained_gnn_beats_random_and_the_heuristic_on_held_out_outcomes(log
     heuristic = offline_value(policy_chooser(HeuristicPolicy()), held_out)
     chance = random_value(held_out)
     print(f"\nheld-out mean reward per decision ({len(held_out)} decisions): "
-          f"gnn {gnn.value:+.4f} ({gnn.matched} matched), heuristic {heuristic.value:+.4f} "
-          f"({heuristic.matched} matched), random {chance.value:+.4f}")
+          f"gnn {gnn.value:+.4f} ± {gnn.stderr:.4f} ({gnn.matched} matched), heuristic "
+          f"{heuristic.value:+.4f} ± {heuristic.stderr:.4f} ({heuristic.matched} matched), "
+          f"random {chance.value:+.4f} ± {chance.stderr:.4f}")
     assert gnn.matched >= 20 and heuristic.matched >= 20  # enough logged agreement to judge
     assert gnn.value > heuristic.value
     assert gnn.value > chance.value
@@ -108,3 +109,15 @@ def test_a_policy_round_trips_through_the_store_and_a_bad_one_is_refused(trained
     other = store.put(buffer.getvalue())
     with pytest.raises(PolicyFormatError, match="format 99"):
         load_gain_net(store, other.sha256)
+
+
+def test_the_offline_estimate_is_the_mean_of_matched_rewards_over_propensities(logged):
+    _, held_out = logged
+    sample = held_out[:4]
+    logged_choice = offline_value(lambda graph, admissible: next(
+        e.action for e in sample if e.graph is graph), sample)
+    assert logged_choice.matched == 4
+    assert logged_choice.value == pytest.approx(
+        sum(e.reward / e.propensity for e in sample) / 4)
+    never = offline_value(lambda graph, admissible: -1, sample)
+    assert (never.value, never.matched, never.stderr) == (0.0, 0, 0.0)

@@ -21,7 +21,7 @@ from tests.tamiyo.conftest import LOGGING_GATES
 from tests.tamiyo.processes import TamiyoProcess, start_group_at_end, wait_for_decisions
 from tests.tamiyo.world import SyntheticRun, play
 
-RUNS, EPOCHS = 240, 10
+RUNS, EPOCHS = 320, 10
 
 
 def _log_runs(bootstrap: str) -> list[str]:
