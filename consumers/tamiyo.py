@@ -217,8 +217,10 @@ class TamiyoProcess:
         decisions = [r.event for r in replay.read([DECISIONS.name], run=run_id,
                                                    bootstrap=self.bootstrap)]
         window.apply_all(decisions)
-        replayed = 0
-        if window.started_at is not None:
+        history: list = []
+        # What came before the tail started never changes: read it back once per run (signals
+        # read twice would count twice), whole, before applying any of it.
+        if window.started_at is not None and not window.health.backfilled:
             # An epoch's health comes before its EpochCompleted: the window's oldest epoch
             # starts where the epoch before it ended.
             numbers = sorted(window.epoch_times)
@@ -226,14 +228,15 @@ class TamiyoProcess:
                      if len(numbers) > KEEP_EPOCHS else window.started_at)
             for topic, start in ((SEED_STATES.name, window.started_at), (HEALTH.name, since)):
                 until = {tp: o for tp, o in self.tail.start_offsets.items() if tp[0] == topic}
-                for delivered in replay.read([topic], start=start - CLOCK_SKEW, until=until,
-                                             run=run_id, bootstrap=self.bootstrap):
-                    with self.book.lock:
-                        window.apply(delivered.event)
-                    replayed += 1
+                history += [r.event for r in replay.read([topic], start=start - CLOCK_SKEW,
+                                                         until=until, run=run_id,
+                                                         bootstrap=self.bootstrap)]
+            with self.book.lock:
+                window.apply_all(history)
+                window.health.backfilled = True
         log.info("run %s: window rebuilt from the log in %.2f s: %d epoch events, %d decisions, "
                  "%d health and seed events", run_id, time.monotonic() - started, len(epochs),
-                 len(decisions), replayed)
+                 len(decisions), len(history))
         return window
 
 

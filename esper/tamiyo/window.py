@@ -59,6 +59,7 @@ class RunHealth:
     def __init__(self, keep_epochs: int = KEEP_EPOCHS):
         self.keep_epochs = keep_epochs
         self.latest_epoch = -1
+        self.backfilled = False  # whether history from before a live tail has been added
         self._stats: dict[int, dict[int, HealthStats]] = {}
         self._seeds: dict[tuple[int, int], tuple[datetime, SeedState]] = {}
 
