@@ -48,8 +48,13 @@ class TransactionalProcessor:
         self.stats = ConsumerStats()
         self._stop = threading.Event()
         self._consumer = Consumer(consumer_config(group_id, bootstrap, **config))
-        self._producer = Producer(producer_config(
-            bootstrap, **{"transactional.id": transactional_id, "linger.ms": 1}))
+        self._producer = Producer(producer_config(bootstrap, **{
+            "transactional.id": transactional_id,
+            "linger.ms": 1,
+            # Offsets sent just after a commit may meet CONCURRENT_TRANSACTIONS; librdkafka's
+            # default 100 ms backoff then dominates the decision latency.
+            "retry.backoff.ms": 10,
+        }))
 
     def stop(self) -> None:
         self._stop.set()

@@ -46,17 +46,21 @@ class EventProducer:
     """
 
     def __init__(self, bootstrap: str | None = None, **config: Any):
-        self._failures: list[str] = []
+        failures: list[str] = []
+        self._failures = failures
+
+        def on_delivery(error: KafkaError | None, message) -> None:
+            # A closure over the list, not a bound method: the client must not keep the
+            # EventProducer alive through a reference cycle.
+            if error is not None:
+                key = message.key().decode(errors="replace") if message.key() else ""
+                failures.append(f"{message.topic()} key={key!r}: {error.str()}")
+
         settings = producer_config(bootstrap, **config)
         # Only failures call back: a callback per delivered record costs ~1 µs we don't need.
         settings.setdefault("delivery.report.only.error", True)
-        settings["on_delivery"] = self._on_delivery
+        settings["on_delivery"] = on_delivery
         self._producer = Producer(settings)
-
-    def _on_delivery(self, error: KafkaError | None, message) -> None:
-        if error is not None:
-            key = message.key().decode(errors="replace") if message.key() else ""
-            self._failures.append(f"{message.topic()} key={key!r}: {error.str()}")
 
     def send(self, event, topic: str | None = None) -> None:
         """Queue one event for its catalogue topic, or for `topic` (see `_spec`)."""
@@ -111,7 +115,8 @@ class EventProducer:
 
     def flush(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
-        failures, self._failures = self._failures, []
+        failures = list(self._failures)
+        self._failures.clear()
         if remaining:
             failures.append(f"{remaining} record(s) still queued after {timeout:.0f} s")
         if failures:

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `esper ... | head` closed our stdout: a normal way to stop
+        sys.stdout = None
+        return 0
 
 
 if __name__ == "__main__":

@@ -149,13 +149,10 @@ def _tail(args: argparse.Namespace) -> int:
         follow = args.follow
     else:
         start, follow = datetime.now(timezone.utc), True
-    try:
-        for record in _checked(replay.read(topics, start, run=args.run, follow=follow,
-                                                 include_poison=True)):
-            print(json.dumps(record_json(record), separators=(",", ":")) if args.json
-                  else human_line(record), flush=True)
-    except BrokenPipeError:  # `esper tail ... | head` closed the pipe: a normal way to stop
-        sys.stderr.close()
+    for record in _checked(replay.read(topics, start, run=args.run, follow=follow,
+                                       include_poison=True)):
+        print(json.dumps(record_json(record), separators=(",", ":")) if args.json
+              else human_line(record), flush=True)
     return 0
 
 
