@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from consumers.tamiyo import main as run_tamiyo
 from esper.bus.producer import EventProducer
 from esper.bus.topics import EPOCHS
 from esper.tamiyo.controller import Tamiyo
@@ -141,7 +142,8 @@ def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
             early = sum(d.metadata["epoch"] <= 6 for d in decisions)
             wait_for_decisions(tamiyo_kafka, run_id, lambda d, n=early: len(d) >= n)
         assert second.stop() == 0
-        owned = {run_id for run_id in plans if any(run_id in line for line in second.lines)}
+        owned = {run_id for run_id in plans
+                 if any(f"run {run_id} epoch" in line for line in second.lines)}
         assert owned, "the second instance decided for no run: nothing to hand over"
         for _, _, epochs in plans.values():
             _send(producer, epochs, range(7, 13))
@@ -155,3 +157,10 @@ def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
     assert first.stop() == 0
     for run_id, decisions in expected.items():
         assert _identity(committed_decisions(tamiyo_kafka, run_id)) == _identity(decisions)
+
+
+def test_bad_settings_stop_the_process_before_it_touches_kafka(caplog):
+    assert run_tamiyo(["--exploration", "2", "--bootstrap", "127.0.0.1:1"]) == 2
+    assert "exploration must be in [0, 1], not 2.0" in caplog.text
+    assert run_tamiyo(["--min-confidence", "1.5", "--bootstrap", "127.0.0.1:1"]) == 2
+    assert "min_confidence must be in [0, 1]" in caplog.text
