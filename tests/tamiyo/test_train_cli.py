@@ -101,9 +101,10 @@ def test_the_policy_is_released_to_the_store_and_announced(trained, tamiyo_kafka
 
 
 def test_a_running_tamiyo_switches_to_the_released_policy_without_a_restart(trained):
-    assert {(d.policy_name, d.policy_version) for d in trained["before"]} == {(HEURISTIC, 1)}
-    assert {(d.policy_name, d.policy_version) for d in trained["after"]} == {(GNN, 1)}
-    assert sum("policy" in line and "in use" in line for line in trained["process"].lines) == 1
+    lines = "\n".join(trained["process"].lines)
+    assert {(d.policy_name, d.policy_version) for d in trained["before"]} == {(HEURISTIC, 1)}, lines
+    assert {(d.policy_name, d.policy_version) for d in trained["after"]} == {(GNN, 1)}, lines
+    assert sum(" in use (artifact " in line for line in trained["process"].lines) == 1, lines
 
 
 def test_too_little_experience_is_a_clear_error(tamiyo_kafka, capsys):
