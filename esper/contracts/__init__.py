@@ -21,6 +21,7 @@ from esper.contracts.compilation import (
     BlueprintSubmitted,
     CompilationFailed,
     KernelReady,
+    KernelShape,
 )
 from esper.contracts.control import AdaptationDecision, KasminaControlCommand, PolicyUpdated
 from esper.contracts.enums import (
@@ -91,6 +92,7 @@ __all__ = [
     "KernelCharacterized",
     "KernelMetadata",
     "KernelReady",
+    "KernelShape",
     "KernelStatus",
     "Metrics",
     "PolicyUpdated",

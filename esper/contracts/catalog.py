@@ -22,6 +22,7 @@ from esper.contracts.compilation import (
     BlueprintSubmitted,
     CompilationFailed,
     KernelReady,
+    KernelShape,
 )
 from esper.contracts.control import AdaptationDecision, KasminaControlCommand, PolicyUpdated
 from esper.contracts.enums import (
@@ -78,6 +79,7 @@ _RECORDS: tuple[type[ContractModel], ...] = (
     HostLayer,
     HostTopology,
     DroppedCount,
+    KernelShape,
 )
 
 EVENT_MODELS: Mapping[str, type[Event]] = MappingProxyType({m.avro_name: m for m in _EVENTS})

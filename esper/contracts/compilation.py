@@ -7,18 +7,32 @@ from typing import Annotated, ClassVar, Optional
 from pydantic import Field
 
 from esper.contracts.assets import Blueprint, CompiledKernel
-from esper.contracts.base import Detached
+from esper.contracts.base import FROZEN, ContractModel, Detached
 from esper.contracts.common import Event
 from esper.contracts.control import Reason
 from esper.contracts.enums import BlueprintState
-from esper.contracts.fields import Identifier
+from esper.contracts.fields import Identifier, Shape
 from esper.contracts.transitions import InvalidTransition, check_transition
 
 Author = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+class KernelShape(ContractModel):
+    """A layer shape to compile a blueprint for: input and output, without the batch dimension."""
+
+    model_config = FROZEN
+    avro_name: ClassVar[str] = "esper.compilation.KernelShape"
+
+    input_shape: Shape
+    output_shape: Shape
+
+
 class BlueprintSubmitted(Event):
-    """A new blueprint, in full, for Tezzeret to compile (upstream: only its id and submitter)."""
+    """A new blueprint, in full, for Tezzeret to compile (upstream: only its id and submitter).
+
+    ``target_shapes`` (since v2) are layer shapes to compile it for at once, so that the first
+    decision to grow it on such a layer finds its kernel built.
+    """
 
     run_scoped: ClassVar[bool] = False
     avro_name: ClassVar[str] = "esper.compilation.BlueprintSubmitted"
@@ -26,8 +40,15 @@ class BlueprintSubmitted(Event):
     blueprint_id: Identifier
     submitted_by: Author
     blueprint: Annotated[Blueprint, Detached]
+    target_shapes: list[KernelShape] = Field(default_factory=list)
 
     def _check_rules(self) -> None:
+        seen: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+        for index, shape in enumerate(self.target_shapes):
+            key = (tuple(shape.input_shape), tuple(shape.output_shape))
+            if key in seen:
+                raise ValueError(f"target_shapes[{index}] repeats target_shapes[{seen[key]}]")
+            seen[key] = index
         if self.blueprint.blueprint_id != self.blueprint_id:
             raise ValueError(
                 f"blueprint.blueprint_id {self.blueprint.blueprint_id!r} differs from "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Optional
 
 from pydantic import Field, StringConstraints
 
@@ -24,7 +24,8 @@ class HealthSignal(Event):
     Upstream fields are kept: ``seed_id`` is the slot index inside the layer (``Seed.position``),
     not a ``Seed.seed_id``; ``layer_id`` is the stable id from the run's topology
     (``TrainingRunStarted``); ``timestamp`` is the measurement time in epoch seconds, while
-    ``meta.occurred_at`` is when the event was emitted.
+    ``meta.occurred_at`` is when the event was emitted. ``gradient_norm`` (since v2) is None
+    in events written before it existed, and when the gradients were not finite.
     """
 
     model_config = STRIP_WHITESPACE
@@ -44,6 +45,7 @@ class HealthSignal(Event):
     active_seeds: Count = 1
     total_seeds: Annotated[Count, Field(ge=1)] = 1
     timestamp: float = Field(default_factory=time.time)
+    gradient_norm: Optional[NonNegativeFloat] = None
 
     def _check_rules(self) -> None:
         if self.active_seeds > self.total_seeds:

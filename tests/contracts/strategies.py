@@ -225,7 +225,9 @@ def _allowed_transition(table: Any) -> Callable[[dict[str, Any]], dict[str, Any]
 
 def _submitted(values: dict[str, Any]) -> dict[str, Any]:
     blueprint = values["blueprint"].model_copy(update={"state": BlueprintState.PROPOSED.value})
-    return {**values, "blueprint": blueprint, "blueprint_id": blueprint.blueprint_id}
+    distinct = {(tuple(s.input_shape), tuple(s.output_shape)): s for s in values["target_shapes"]}
+    return {**values, "blueprint": blueprint, "blueprint_id": blueprint.blueprint_id,
+            "target_shapes": list(distinct.values())}
 
 
 def _kernel_ids(values: dict[str, Any]) -> dict[str, Any]:

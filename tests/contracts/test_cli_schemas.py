@@ -45,7 +45,7 @@ def test_show_prints_a_self_contained_schema(capsys):
 def test_show_explains_what_it_cannot_find(capsys):
     assert run(capsys, "schemas", "show", "Nothing")[2] == "esper: error: no schema named Nothing\n"
     code, _, err = run(capsys, "schemas", "show", "HealthSignal", "--version", "9")
-    assert code == 1 and "has no released version 9 (released: [1])" in err
+    assert code == 1 and "has no released version 9 (released: [1, 2])" in err
 
 
 def test_check_passes_on_the_repository(capsys):
@@ -58,7 +58,7 @@ def test_check_fails_on_a_breaking_change_and_names_the_field(capsys, schema_dir
     code, _, err = run(capsys, "schemas", "check", "--dir", str(schema_dir))
     assert code == 1
     assert "esper.telemetry.HealthSignal.temperature: new field without a default" in err
-    assert "esper: error: 1 incompatible change(s)" in err
+    assert "esper: error: 2 incompatible change(s)" in err  # one per released version
     code, _, err = run(capsys, "schemas", "release", "--dir", str(schema_dir))
     assert code == 1 and "refusing to release" in err
 
@@ -69,7 +69,7 @@ def test_a_compatible_change_must_be_released_before_check_passes(capsys, schema
     code, _, err = run(capsys, "schemas", "check", "--dir", str(schema_dir))
     assert code == 1 and f"compatible but not released: {HEALTH}" in err
     code, out, _ = run(capsys, "schemas", "release", "--dir", str(schema_dir))
-    assert code == 0 and f"history/{HEALTH}/v2-" in out and "released 1 schema version(s)" in out
+    assert code == 0 and f"history/{HEALTH}/v3-" in out and "released 1 schema version(s)" in out
     assert run(capsys, "schemas", "check", "--dir", str(schema_dir))[0] == 0
 
 
@@ -80,7 +80,7 @@ def test_decode_reads_a_file(capsys, tmp_path):
     code, out, _ = run(capsys, "decode", str(path))
     document = json.loads(out)
     assert code == 0
-    assert (document["type"], document["writer_version"]) == (HEALTH, "v1")
+    assert (document["type"], document["writer_version"]) == (HEALTH, "v2")
     assert document["event"] == json.loads(signal.model_dump_json())
 
 
