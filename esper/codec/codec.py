@@ -87,9 +87,12 @@ class _Reader:
             fingerprint=self.fingerprint_hex,
         )
 
-    def body_error(self, error: Exception) -> DecodeError:
-        """The error for a body fastavro could not read."""
-        if isinstance(error, EOFError):
+    def body_error(self, error: Exception, read_past_end: bool) -> DecodeError:
+        """The error for a body fastavro could not read; ``read_past_end`` says it had read
+        beyond its value when it failed."""
+        # In a batch, a body cut short reads on into the next value and fails on those bytes
+        # (an impossible union index, a bad length) instead of at the end of the stream.
+        if isinstance(error, EOFError) or read_past_end:
             return TruncatedValue(
                 f"the {self.name} body ends early", fingerprint=self.fingerprint_hex
             )
@@ -241,7 +244,7 @@ class Codec:
                     try:
                         append(schemaless_reader(stream, reader.arrow_writer, reader.arrow_reader))
                     except Exception as error:
-                        raise reader.body_error(error) from None
+                        raise reader.body_error(error, stream.tell() > end) from None
                     if stream.tell() != end:
                         raise reader.end_error(stream.tell() - start, end - start)
                 except DecodeError as error:
@@ -359,7 +362,7 @@ def _read_event(reader: _Reader, stream: io.BytesIO, start: int, end: int) -> Ev
     try:
         record = schemaless_reader(stream, reader.writer, reader.reader)
     except Exception as error:  # fastavro signals a corrupt body with many exception types
-        raise reader.body_error(error) from None
+        raise reader.body_error(error, stream.tell() > end) from None
     if stream.tell() != end:
         raise reader.end_error(stream.tell() - start, end - start)
     try:
