@@ -17,6 +17,9 @@ each pixel a sample; at most 1024 samples and 64 units are used for the correlat
 | latency             | wall time of the forward call, in milliseconds                          |
 | errors              | non-finite outputs, non-finite gradients, a kernel that failed: 1 each  |
 
+Each HealthSignal carries these measures; its ``gradient_norm`` is None when the gradients were
+not finite (an error), rather than a number that would read as a vanished gradient.
+
 Health score, in [0, 1]: 0 with any error, else
 
     0.4 (1 - dead) + 0.2 (1 - correlation) + 0.2 v / (v + 0.01) + 0.2 g / (g + 1e-4)
@@ -47,13 +50,13 @@ class Health:
     activation_variance: float
     dead_neuron_ratio: float
     avg_correlation: float
-    gradient_norm: float
+    gradient_norm: float | None  # None: not finite, and counted in error_count
     latency_ms: float
     error_count: int
 
     @property
     def score(self) -> float:
-        if self.error_count:
+        if self.error_count or self.gradient_norm is None:
             return 0.0
         v, g = self.activation_variance, self.gradient_norm
         return (0.4 * (1.0 - self.dead_neuron_ratio) + 0.2 * (1.0 - self.avg_correlation)
@@ -73,7 +76,7 @@ def measure(output: torch.Tensor, parameters: Iterable[nn.Parameter], latency_ms
         variance, dead, correlation, _ = _statistics(units, [])
     if not math.isfinite(gradient_norm):
         errors += 1
-        gradient_norm = 0.0
+        return Health(variance, dead, correlation, None, latency_ms, errors)
     return Health(variance, dead, correlation, gradient_norm, latency_ms, errors)
 
 
@@ -177,6 +180,7 @@ class HealthProbe:
             active_seeds=sum(s.state in ACTIVE_STATES for s in layer.slots),
             total_seeds=len(layer.slots),
             timestamp=now,
+            gradient_norm=health.gradient_norm,
         )
 
     def _layer_health(self, layer: MorphableLayer) -> Health:

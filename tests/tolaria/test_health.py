@@ -57,7 +57,8 @@ def test_a_collapsed_layer_scores_low_and_any_error_scores_zero():
     broken = measure(torch.tensor([[float("nan"), 1.0]]), [weight_with_grad(1.0)], 0.0)
     assert broken.error_count == 1 and broken.score == 0.0
     exploding = measure(torch.ones(2, 2), [weight_with_grad(float("inf"))], 0.0)
-    assert exploding.error_count == 1 and exploding.gradient_norm == 0.0
+    assert exploding.error_count == 1 and exploding.gradient_norm is None
+    assert exploding.score == 0.0
 
 
 class Doubler(nn.Module):
@@ -95,6 +96,31 @@ def test_the_probe_reports_every_layer_and_slot_and_running_seeds_on_their_own()
     assert dormant.is_ready_for_transition and not seed.is_ready_for_transition
     assert all(0.0 < s.health_score <= 1.0 and s.execution_latency > 0 for s in signals.values())
     assert signals[(1, 1)].activation_variance == head.activation_variance  # both: the head's own
+
+
+def test_each_signal_carries_the_gradient_norm_of_what_it_measures():
+    model, probe = probed_step()
+    for parameter in model.slot(0, 1).parameters():  # in this step they equal the layer's own
+        parameter.grad.mul_(3.0)
+    signals = {(s.layer_id, s.seed_id): s for s in probe.signals("run-1", epoch=0)}
+
+    def norm(parameters):
+        return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters])).item()
+
+    layer = model.layer(0)
+    own = [p for name, p in layer.named_parameters() if not name.startswith("slots.")]
+    assert signals[(0, 0)].gradient_norm == pytest.approx(norm(own), rel=1e-5)
+    assert signals[(0, 1)].gradient_norm == pytest.approx(norm(model.slot(0, 1).parameters()), rel=1e-5)
+    assert signals[(0, 1)].gradient_norm == pytest.approx(3 * signals[(0, 0)].gradient_norm, rel=1e-5)
+    assert signals[(1, 1)].gradient_norm == signals[(1, 0)].gradient_norm > 0  # the head's own
+
+
+def test_non_finite_gradients_are_an_error_and_no_gradient_norm():
+    model, probe = probed_step()
+    for parameter in model.layer(1).parameters():
+        parameter.grad.fill_(float("nan"))
+    head = next(s for s in probe.signals("run-1", epoch=0) if s.layer_id == 1)
+    assert head.gradient_norm is None and head.error_count == 1 and head.health_score == 0.0
 
 
 def test_hooks_are_gone_after_the_probed_step():
