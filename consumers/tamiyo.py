@@ -258,13 +258,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="epsilon: share of decisions chosen at random among the allowed "
                              "ones, logged as explored (default 0.05)")
     defaults = Gates()
-    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence)
-    parser.add_argument("--cooldown-epochs", type=int, default=defaults.cooldown_epochs)
-    parser.add_argument("--max-per-epoch", type=int, default=defaults.max_per_epoch)
+    parser.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
+                        help="greedy decisions need this confidence "
+                             f"(default {defaults.min_confidence})")
+    parser.add_argument("--cooldown-epochs", type=int, default=defaults.cooldown_epochs,
+                        help="epochs before a layer may be chosen again "
+                             f"(default {defaults.cooldown_epochs})")
+    parser.add_argument("--max-per-epoch", type=int, default=defaults.max_per_epoch,
+                        help=f"decisions per run and epoch (default {defaults.max_per_epoch})")
     parser.add_argument("--budget-fraction", type=float, default=defaults.budget_fraction,
                         help="parameters seeds may add, as a share of the host's "
                              f"(default {defaults.budget_fraction})")
-    parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
+    parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs,
+                        help="epochs a run must have before any decision "
+                             f"(default {defaults.warmup_epochs})")
     parser.add_argument("--min-gain", type=float, default=0.005,
                         help="the GNN acts on a predicted accuracy gain of at least this "
                              "(default 0.005)")
