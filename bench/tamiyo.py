@@ -217,17 +217,17 @@ def main() -> int:
         t = timings[size]
         target = f"gnn p99 < {INFERENCE_TARGET_MS:.0f}" if size == 50 else ""
         verdict = ("met" if t["gnn forward"][1] < INFERENCE_TARGET_MS else "MISSED") if size == 50 else ""
-        rows.append([f"inference, {size} layers ({size * 6} candidates)", cell(t["heuristic rank"]),
-                     cell(t["gnn forward"]), cell(t["gnn rank"]), cell(t["graph build"]),
-                     target, verdict])
+        rows.append([f"rank all candidates, {size} layers ({size * 6} candidates)",
+                     cell(t["heuristic rank"]), cell(t["gnn rank"]), cell(t["gnn forward"]),
+                     cell(t["graph build"]), target, verdict])
     heuristic, gnn = e2e["heuristic"], e2e["gnn"]
     rows.append([f"health -> decision via Kafka, 10 layers ({args.epochs} epochs)",
-                 cell(heuristic), "", cell(gnn), "",
-                 f"p99 < {END_TO_END_TARGET_MS:.0f}",
+                 cell(heuristic), cell(gnn), "", "", f"p99 < {END_TO_END_TARGET_MS:.0f}",
                  "met" if max(heuristic[1], gnn[1]) < END_TO_END_TARGET_MS else "MISSED"])
-    print("\nTamiyo latency, ms p50 / p99 (one torch thread)")
-    print_table(["measure", "heuristic rank", "gnn forward", "gnn rank / decide",
-                 "graph build", "target", "verdict"], rows)
+    print("\nTamiyo latency, ms p50 / p99 (one torch thread); the gnn column's ranking includes "
+          "its forward pass")
+    print_table(["measure", "heuristic", "gnn", "gnn forward alone", "graph build", "target",
+                 "verdict"], rows)
     return 0
 
 
