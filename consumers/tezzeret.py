@@ -1,8 +1,9 @@
 """`esper run tezzeret`: the compiler as a stream processor, exactly once, in a consumer group.
 
-It consumes blueprints, decisions and the epoch stream (for each run's TrainingRunStarted,
-which carries the layer shapes) and produces Tezzeret's events in Kafka transactions, each
-holding a batch's output and its consumed offsets. Decisions and epochs are both keyed by
+It consumes blueprints (compiling each for the target shapes its submission names),
+decisions and the epoch stream (for each run's TrainingRunStarted, which carries the layer
+shapes) and produces Tezzeret's events in Kafka transactions, each holding a batch's output
+and its consumed offsets. Decisions and epochs are both keyed by
 run id and have the same partition count, so the instance that owns a decision's partition
 also sees that run's TrainingRunStarted; what an instance has not seen (a restart resumes
 after it, a rebalance hands over a partition) it reads back from the log on demand.
@@ -39,7 +40,8 @@ from esper.tezzeret.service import Tezzeret, design_of
 log = logging.getLogger("tezzeret")
 
 # A transaction must commit within the producer's transaction timeout (60 s by default);
-# a cold compile takes up to a few seconds, so a batch holds at most this many records.
+# a cold compile takes up to a few seconds, so a batch holds at most this many records. A
+# submission compiles up to MAX_TARGET_SHAPES (8) kernels, most of them in well under a second.
 BATCH_SIZE = 8
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from pydantic import ValidationError
+
 from esper.cli import CommandError
 from esper.cli.table import print_table
+from esper.contracts import KernelShape
 from esper.karn import KINDS, BlueprintError, BlueprintIR, get_kind
 
 
@@ -25,7 +28,34 @@ def register(subparsers) -> None:
                         help="a parameter of the kind (repeatable); the rest keep defaults")
     submit.add_argument("--seed", type=int, default=0, help="weight-initialization seed")
     submit.add_argument("--by", default="karn", help="who submits it (default: karn)")
+    submit.add_argument("--shape", action="append", default=[], type=kernel_shape,
+                        metavar="IN[:OUT]",
+                        help="a layer shape for Tezzeret to compile the blueprint for at once "
+                             "(repeatable): input and output dimensions without the batch "
+                             "dimension, comma-separated, e.g. 128:10 or 64,8,8; OUT defaults "
+                             "to IN")
     submit.set_defaults(func=_submit)
+
+
+def kernel_shape(text: str) -> KernelShape:
+    """``IN[:OUT]`` as a KernelShape, for ``--shape``."""
+    input_text, colon, output_text = text.partition(":")
+    try:
+        input_shape = _dimensions(input_text)
+        output_shape = _dimensions(output_text) if colon else input_shape
+        return KernelShape(input_shape=input_shape, output_shape=output_shape)
+    except ValidationError as error:  # a dimension beyond a 64-bit long
+        raise argparse.ArgumentTypeError(f"{text!r}: {_problem(error.errors()[0])}") from None
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+
+def _dimensions(text: str) -> list[int]:
+    dims = [part.strip() for part in text.split(",")]
+    if not all(part.isascii() and part.isdigit() and int(part) >= 1 for part in dims):
+        raise ValueError("dimensions are whole numbers from 1, separated by commas "
+                         "(IN[:OUT], without the batch dimension)")
+    return [int(part) for part in dims]
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -57,7 +87,9 @@ def _submit(args: argparse.Namespace) -> int:
 
     try:
         ir = BlueprintIR.parse(args.kind, args.param, args.seed)
-        event = ir.submission(args.by)
+        event = ir.submission(args.by, args.shape)
+    except ValidationError as error:
+        raise CommandError("; ".join(_problem(problem) for problem in error.errors())) from None
     except (BlueprintError, ValueError) as error:
         raise CommandError(str(error)) from None
     try:
@@ -67,4 +99,14 @@ def _submit(args: argparse.Namespace) -> int:
         raise CommandError(f"{ir.blueprint_id} was not published ({error}); "
                            "`esper topics create` makes the topics") from None
     print(f"submitted {ir.label()} as {ir.blueprint_id}")
+    if event.target_shapes:
+        print(f"Tezzeret compiles it for {len(event.target_shapes)} shape(s); kernels appear on "
+              "compilation.kernel.ready")
     return 0
+
+
+def _problem(problem) -> str:
+    """One pydantic error as ``field: message`` (--shape values are ``target_shapes``)."""
+    where = ".".join(str(part) for part in problem["loc"])
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

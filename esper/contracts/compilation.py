@@ -16,6 +16,10 @@ from esper.contracts.transitions import InvalidTransition, check_transition
 
 Author = Annotated[str, Field(min_length=1, max_length=100)]
 
+# Tezzeret compiles a submission's target shapes inside the Kafka transaction of the batch that
+# holds it (a few records, 60 s to commit), so their number is bounded.
+MAX_TARGET_SHAPES = 8
+
 
 class KernelShape(ContractModel):
     """A layer shape to compile a blueprint for: input and output, without the batch dimension."""
@@ -40,7 +44,7 @@ class BlueprintSubmitted(Event):
     blueprint_id: Identifier
     submitted_by: Author
     blueprint: Annotated[Blueprint, Detached]
-    target_shapes: list[KernelShape] = Field(default_factory=list)
+    target_shapes: list[KernelShape] = Field(default_factory=list, max_length=MAX_TARGET_SHAPES)
 
     def _check_rules(self) -> None:
         seen: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}

@@ -21,6 +21,7 @@ from esper.contracts import (
     BlueprintSubmitted,
     ComponentType,
     EventMeta,
+    KernelShape,
 )
 from esper.karn.catalogue import get_kind
 from esper.karn.kinds import BlueprintError, Kind, Scalar
@@ -105,11 +106,14 @@ class BlueprintIR:
         return Architecture(layers=[ArchitectureLayer(kind=self.kind, params=dict(self.params))],
                             attributes={"ir_version": self.version, "seed": self.seed})
 
-    def submission(self, submitted_by: str = "karn") -> BlueprintSubmitted:
-        """The event that submits this design for compilation."""
+    def submission(self, submitted_by: str = "karn",
+                   target_shapes: Iterable[KernelShape] = ()) -> BlueprintSubmitted:
+        """The event that submits this design for compilation, and for precompiling for the
+        layer shapes ``target_shapes``."""
         return BlueprintSubmitted(meta=EventMeta.new(ComponentType.KARN),
                                   blueprint_id=self.blueprint_id, submitted_by=submitted_by,
-                                  blueprint=self.blueprint(submitted_by))
+                                  blueprint=self.blueprint(submitted_by),
+                                  target_shapes=list(target_shapes))
 
     def blueprint(self, created_by: str = "karn") -> Blueprint:
         """This design as a proposed Blueprint, with its content-derived id."""

@@ -3,8 +3,9 @@
 | consumed            | emitted                                                            |
 |---------------------|--------------------------------------------------------------------|
 | TrainingRunStarted  | nothing; the run's layer shapes are remembered                     |
-| BlueprintSubmitted  | nothing if well formed (the design becomes known by its id);       |
-|                     | a malformed one: → failed and CompilationFailed                    |
+| BlueprintSubmitted  | the design becomes known by its id, and is precompiled: the kernel |
+|                     | events of each of its target shapes (none: nothing); a malformed   |
+|                     | one: → failed and CompilationFailed                                |
 | AdaptationDecision  | add_seed: the kernel's events, then a germinate command            |
 |                     | for the decided slot; other decisions are not Tezzeret's           |
 
@@ -14,7 +15,9 @@ when the store already has it, only KernelReady with ``reused``. When it cannot 
 blueprint's transitions up to the stage that failed, then → failed, and CompilationFailed.
 
 Every event names the consumed one as its cause; the germinate command names the KernelReady,
-so lineage reads decision → kernel → command.
+so lineage reads decision → kernel → command. Kernel events caused by a submission carry no
+decision id, and no command follows them: a later decision for that blueprint on a layer of
+one of those shapes finds the kernel in the store.
 """
 
 from __future__ import annotations
@@ -99,7 +102,16 @@ class Tezzeret:
                                           reason=reason[:_REASON_LIMIT]),
                     self._failed(event, event.blueprint_id, "BlueprintError", reason)]
         self.blueprints.add(ir)
-        return []
+        events: list[Event] = []
+        for shape in event.target_shapes:
+            request = KernelRequest.of(ir, shape.input_shape, shape.output_shape)
+            kernel_events = self._kernel_events(event, request)
+            ready = kernel_events[-1]
+            if isinstance(ready, KernelReady):
+                log.info("submission %s: %s kernel %s", event.blueprint_id,
+                         "reused" if ready.reused else "built", ready.kernel.kernel_id)
+            events += kernel_events
+        return events
 
     def on_decision(self, decision: AdaptationDecision) -> list[Event]:
         if decision.adaptation_type != AdaptationType.ADD_SEED:
@@ -127,22 +139,22 @@ class Tezzeret:
 
     # -- one kernel --------------------------------------------------------------------------
 
-    def _kernel_events(self, decision: AdaptationDecision,
+    def _kernel_events(self, cause: AdaptationDecision | BlueprintSubmitted,
                        request: KernelRequest) -> list[Event]:
-        """The events of compiling ``request`` (or reusing its kernel) for ``decision``."""
+        """The events of compiling ``request`` (or reusing its kernel) for ``cause``."""
         try:
             compiled = self.compiler.compile(request)
         except CompilationError as error:
             log.warning("%s failed while %s: %s", request.kernel_id, error.stage.value, error)
-            return [*self._transitions(decision, request, error.stage, BlueprintState.FAILED,
+            return [*self._transitions(cause, request, error.stage, BlueprintState.FAILED,
                                        error.message),
-                    self._failed(decision, request.ir.blueprint_id, error.error_type,
+                    self._failed(cause, request.ir.blueprint_id, error.error_type,
                                  error.message)]
         built = [] if compiled.reused else [
-            *self._transitions(decision, request, BlueprintState.CHARACTERIZED, None, None),
-            self._characterized(decision, compiled)]
-        return [*built, KernelReady(meta=_meta(decision), kernel=compiled.kernel,
-                                    decision_id=decision.decision_id, reused=compiled.reused)]
+            *self._transitions(cause, request, BlueprintState.CHARACTERIZED, None, None),
+            self._characterized(cause, compiled)]
+        return [*built, KernelReady(meta=_meta(cause), kernel=compiled.kernel,
+                                    decision_id=_decision_id(cause), reused=compiled.reused)]
 
     def _transitions(self, cause: Event, request: KernelRequest, reached: BlueprintState,
                      final: BlueprintState | None, reason: str | None) -> list[Event]:
@@ -168,7 +180,11 @@ class Tezzeret:
     @staticmethod
     def _failed(cause: Event, blueprint_id: str, error_type: str,
                 message: str) -> CompilationFailed:
-        decision_id = cause.decision_id if isinstance(cause, AdaptationDecision) else None
         return CompilationFailed(meta=_meta(cause), blueprint_id=blueprint_id,
-                                 decision_id=decision_id, compiler_version=COMPILER_VERSION,
+                                 decision_id=_decision_id(cause),
+                                 compiler_version=COMPILER_VERSION,
                                  error_type=error_type[:200], message=message)
+
+
+def _decision_id(cause: Event) -> str | None:
+    return cause.decision_id if isinstance(cause, AdaptationDecision) else None

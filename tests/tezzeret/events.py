@@ -14,6 +14,7 @@ from esper.contracts import (
     EventMeta,
     HostLayer,
     HostTopology,
+    KernelShape,
     TrainingRunStarted,
     TrainingSession,
 )
@@ -50,7 +51,11 @@ def decision(run_id: str, layer_id: int, blueprint_id: str, slot: int = 0,
                               policy_name="test-policy", policy_version=1)
 
 
-def submitted(blueprint: Blueprint) -> BlueprintSubmitted:
+def submitted(blueprint: Blueprint,
+              target_shapes: Sequence[tuple[list[int], list[int]]] = ()) -> BlueprintSubmitted:
+    """A submission of ``blueprint`` asking for kernels of (input, output) ``target_shapes``."""
     return BlueprintSubmitted(meta=EventMeta.new(ComponentType.KARN),
                               blueprint_id=blueprint.blueprint_id, submitted_by="karn",
-                              blueprint=blueprint)
+                              blueprint=blueprint,
+                              target_shapes=[KernelShape(input_shape=i, output_shape=o)
+                                             for i, o in target_shapes])

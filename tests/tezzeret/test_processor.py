@@ -15,6 +15,7 @@ import consumers.tezzeret as tezzeret_process
 from esper.artifacts import open_store
 from esper.bus.producer import EventProducer
 from esper.bus.topics import BLUEPRINTS, DECISIONS, EPOCHS
+from esper.cli import main
 from esper.contracts import (
     CompilationFailed,
     KasminaCommand,
@@ -132,6 +133,44 @@ def test_killed_mid_compile_it_restarts_to_one_kernel_and_one_command_per_decisi
     assert len(list((tmp_path / "artifacts" / "sha256").iterdir())) == 3
     # What the killed instances finished is reused, not compiled again.
     assert sum("compiling " in line for line in third.lines) <= 2
+
+
+def test_a_submission_s_shapes_are_precompiled_and_a_later_decision_is_a_cache_hit(
+        tezzeret_kafka, launch, tmp_path, monkeypatch, capsys):
+    run_id, artifacts = new_run_id(), str(tmp_path / "artifacts")
+    seed = uuid.uuid4().int % 10**9  # a design no other test submits
+    ir = BlueprintIR.of("lora", {"rank": 4}, seed=seed)
+    skip_earlier_input(tezzeret_kafka, f"tezzeret-{run_id}")
+    process = launch(tezzeret_kafka, "p", artifacts, f"tezzeret-{run_id}")
+    monkeypatch.setenv("ESPER_KAFKA_BOOTSTRAP", tezzeret_kafka)
+
+    # 128 -> 10 is the fc layer of the test host; a lora cannot take a conv layer's 8x8x8.
+    assert main(["blueprints", "submit", "lora", "--param", "rank=4", "--seed", str(seed),
+                 "--shape", "128:10", "--shape", "8,8,8"]) == 0
+    assert f" as {ir.blueprint_id}\n" in capsys.readouterr().out
+
+    def answers(events):
+        return [e for e in events if isinstance(e, KernelReady) and
+                e.kernel.blueprint_id == ir.blueprint_id or
+                isinstance(e, CompilationFailed) and e.blueprint_id == ir.blueprint_id]
+
+    [ready, failed] = sorted(answers(wait_for(tezzeret_kafka, lambda e: len(answers(e)) == 2)),
+                             key=lambda e: isinstance(e, CompilationFailed))
+    assert ready.decision_id is None and not ready.reused
+    assert (ready.kernel.metadata.input_shape, ready.kernel.metadata.output_shape) == ([128], [10])
+    assert failed.decision_id is None and failed.error_type == "ShapeNotSupported"
+
+    cause = decision(run_id, 2, ir.blueprint_id)
+    with EventProducer(tezzeret_kafka) as producer:
+        producer.send(run_started(run_id))
+        producer.flush()
+        producer.send(cause)
+    events = wait_for(tezzeret_kafka, lambda e: _germinations(e)[cause.decision_id] == 1, run_id)
+    assert process.stop() == 0
+
+    hit = next(e for e in events if isinstance(e, KernelReady))
+    assert hit.decision_id == cause.decision_id and hit.reused and hit.kernel == ready.kernel
+    assert sum("compiling " in line for line in process.lines) == 1
 
 
 def test_the_log_answers_for_designs_and_runs_an_instance_has_not_seen(tezzeret_kafka,

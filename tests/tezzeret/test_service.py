@@ -7,6 +7,7 @@ from esper.contracts import (
     KasminaCommand,
     KasminaControlCommand,
     KernelCharacterized,
+    KernelReady,
 )
 from esper.karn import BlueprintIR
 from esper.tezzeret.books import BlueprintBook, RunBook
@@ -103,12 +104,71 @@ def test_a_submission_whose_id_is_not_its_content_id_fails(compiler):
     assert "'my-lora' is not the content id" in failed[-1].message
 
 
-def test_a_well_formed_submission_makes_its_design_known_and_emits_nothing(compiler):
+def test_a_submission_without_target_shapes_makes_its_design_known_and_emits_nothing(compiler):
     tezzeret = Tezzeret(compiler)
     ir = BlueprintIR.of("mlp_small", {"expansion": 3})
 
     assert tezzeret.handle(submitted(ir.blueprint())) == []
     assert tezzeret.blueprints.resolve(ir.blueprint_id) == ir
+
+
+def test_a_submission_precompiles_each_target_shape_without_a_decision(compiler):
+    ir = BlueprintIR.of("mlp_small", {"expansion": 3})
+    event = submitted(ir.blueprint(), [([128], [10]), ([5, 16], [5, 24])])
+
+    events = Tezzeret(compiler).handle(event)
+
+    one_kernel = ["BlueprintStateChanged"] * 3 + ["KernelCharacterized", "KernelReady"]
+    assert _types(events) == one_kernel * 2
+    assert _states(events) == [("proposed", "compiling"), ("compiling", "validating"),
+                               ("validating", "characterized")] * 2
+    ready = [e for e in events if isinstance(e, KernelReady)]
+    assert [r.kernel.kernel_id for r in ready] == [
+        KernelRequest.of(ir, [128], [10]).kernel_id,
+        KernelRequest.of(ir, [5, 16], [5, 24]).kernel_id]
+    assert [(r.kernel.metadata.input_shape, r.kernel.metadata.output_shape) for r in ready] == [
+        ([128], [10]), ([5, 16], [5, 24])]
+    assert all(r.decision_id is None and not r.reused for r in ready)
+    assert all(e.meta.causation_id == event.meta.event_id for e in events)
+    assert {e.meta.correlation_id for e in events} == {event.meta.correlation_id}
+
+
+def test_a_precompiled_kernel_is_a_cache_hit_for_a_later_decision(compiler):
+    tezzeret, run_id = _tezzeret_with_run(compiler)
+    ir = BlueprintIR.of("lora", {"rank": 3})
+    [*_, precompiled] = tezzeret.handle(submitted(ir.blueprint(), [([128], [10])]))
+
+    events = tezzeret.handle(decision(run_id, 2, ir.blueprint_id))  # fc: [128] -> [10]
+
+    assert _types(events) == ["KernelReady", "KasminaControlCommand"]
+    assert events[0].reused and events[0].kernel == precompiled.kernel
+    assert events[1].kernel_id == precompiled.kernel.kernel_id
+
+
+def test_a_resubmission_reuses_the_stored_kernels(compiler):
+    ir = BlueprintIR.of("conv_light")
+    Tezzeret(compiler).handle(submitted(ir.blueprint(), [([8, 8, 8], [8, 8, 8])]))
+
+    again = Tezzeret(compiler).handle(submitted(ir.blueprint(), [([8, 8, 8], [8, 8, 8])]))
+
+    assert _types(again) == ["KernelReady"] and again[0].reused
+    assert again[0].decision_id is None
+
+
+def test_an_impossible_target_shape_fails_and_the_others_are_still_built(compiler):
+    ir = BlueprintIR.of("norm")
+    event = submitted(ir.blueprint(), [([3, 8, 8], [8, 8, 8]), ([8, 8, 8], [8, 8, 8])])
+
+    events = Tezzeret(compiler).handle(event)
+
+    assert _types(events) == ["BlueprintStateChanged", "CompilationFailed"] + \
+        ["BlueprintStateChanged"] * 3 + ["KernelCharacterized", "KernelReady"]
+    failed = events[1]
+    assert events[0].kernel_id == KernelRequest.of(ir, [3, 8, 8], [8, 8, 8]).kernel_id
+    assert (events[0].from_state, events[0].to_state) == ("proposed", "failed")
+    assert failed.error_type == "ShapeNotSupported" and "keeps the width" in failed.message
+    assert failed.decision_id is None and failed.meta.causation_id == event.meta.event_id
+    assert events[-1].kernel.metadata.input_shape == [8, 8, 8]
 
 
 def test_an_impossible_shape_fails_the_decision_with_the_reason(compiler):
