@@ -12,28 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from esper.artifacts import open_store
-from esper.bus import replay
-from esper.bus.producer import EventProducer
-from esper.bus.topics import DECISIONS, EPOCHS, FIELD_REPORTS, HEALTH, POLICIES, SEED_STATES
+from esper.bus.topics import DECISIONS, EPOCHS, FIELD_REPORTS, HEALTH, SEED_STATES
 from esper.cli import CommandError
 from esper.cli.options import parse_moment
 from esper.cli.table import print_table
-from esper.contracts import PolicyUpdated
-from esper.tamiyo.gates import Gates
-from esper.tamiyo.outcomes import experiences
-from esper.tamiyo.policies import GNN, GnnPolicy, HeuristicPolicy
-from esper.tamiyo.policy_store import release, save_policy
-from esper.tamiyo.training import (
-    TrainingConfig,
-    offline_value,
-    policy_chooser,
-    random_value,
-    split_runs,
-    train_gain_net,
-)
 
 REPLAYED = (EPOCHS, HEALTH, SEED_STATES, DECISIONS, FIELD_REPORTS)
 
@@ -53,25 +35,50 @@ def register(subparsers) -> None:
                        help="Kafka bootstrap servers (default: ESPER_KAFKA_BOOTSTRAP)")
     train.add_argument("--artifacts", default=None,
                        help="artifact store for the policy (default: ESPER_ARTIFACTS)")
-    train.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
+    train.add_argument("--epochs", type=int, default=None,
+                       help="training epochs (default: TrainingConfig's)")
     train.add_argument("--holdout", type=float, default=0.25,
                        help="share of runs held out for evaluation (default 0.25)")
     train.add_argument("--seed", type=int, default=0)
-    defaults = Gates()
-    train.add_argument("--cooldown-epochs", type=int, default=defaults.cooldown_epochs,
+    train.add_argument("--cooldown-epochs", type=int, default=None,
                        help="the gates the decisions were made under: they say which "
-                            "choices were open to each decision")
-    train.add_argument("--budget-fraction", type=float, default=defaults.budget_fraction)
+                            "choices were open to each decision (default: the Gates')")
+    train.add_argument("--budget-fraction", type=float, default=None,
+                       help="(default: the Gates')")
     train.add_argument("--no-release", action="store_true",
                        help="evaluate only: store nothing, announce nothing")
     train.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
+    # torch and torch-geometric load here, not when `esper` builds its parser.
+    import torch
+
+    from esper.artifacts import open_store
+    from esper.bus import replay
+    from esper.bus.producer import EventProducer
+    from esper.bus.topics import POLICIES
+    from esper.contracts import PolicyUpdated
+    from esper.tamiyo.gates import Gates
+    from esper.tamiyo.outcomes import experiences
+    from esper.tamiyo.policies import GNN, GnnPolicy, HeuristicPolicy
+    from esper.tamiyo.policy_store import release, save_policy
+    from esper.tamiyo.training import (
+        TrainingConfig,
+        offline_value,
+        policy_chooser,
+        random_value,
+        split_runs,
+        train_gain_net,
+    )
+
     torch.set_num_threads(1)
     try:
-        gates = Gates(cooldown_epochs=args.cooldown_epochs, budget_fraction=args.budget_fraction)
-        config = TrainingConfig(epochs=args.epochs, seed=args.seed)
+        given = {k: v for k, v in (("cooldown_epochs", args.cooldown_epochs),
+                                   ("budget_fraction", args.budget_fraction)) if v is not None}
+        gates = Gates(**given)
+        config = (TrainingConfig(epochs=args.epochs, seed=args.seed) if args.epochs is not None
+                  else TrainingConfig(seed=args.seed))
         since = parse_moment(args.since) if args.since else None
     except ValueError as error:
         raise CommandError(str(error)) from None
