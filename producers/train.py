@@ -48,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
             health_every=args.health_every,
             policy=LifecyclePolicy(args.training_epochs, args.grafting_epochs, args.cull_tolerance),
+            adaptation=not args.no_adaptation,
         )
         store = open_store(args.artifacts)
         commands_from = parse_position(args.commands_from) if args.commands_from else None

@@ -7,6 +7,7 @@ in Tamiyo's logged decisions, so the gates hold across restarts.
 
 | gate        | refuses                                                                     |
 |-------------|-----------------------------------------------------------------------------|
+| consent     | any decision for a run that started with adaptation off (a baseline)         |
 | stability   | before ``warmup_epochs`` epochs; after validation loss rose by more than    |
 |             | ``max_loss_rise`` in one epoch; while a layer reported errors this epoch     |
 | rate        | a decision beyond ``max_per_epoch`` in one epoch                            |
@@ -49,6 +50,8 @@ class Gates:
 
     def refuse_run(self, window: RunWindow, epoch: int) -> str | None:
         """Why no decision at all may be made for this run at the end of ``epoch``."""
+        if not window.adaptation:
+            return "adaptation is off for this run"
         if len(window.epochs) < self.warmup_epochs:
             return f"unstable: {len(window.epochs)} of {self.warmup_epochs} warm-up epochs seen"
         previous = window.epochs.get(epoch - 1)

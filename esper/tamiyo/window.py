@@ -127,6 +127,7 @@ class RunWindow:
     def __init__(self, run_id: str, health: RunHealth | None = None):
         self.run_id = run_id
         self.topology: HostTopology | None = None
+        self.adaptation = True  # the run's own say: a baseline run declares it takes no commands
         self.health = health if health is not None else RunHealth()
         self.epochs: dict[int, EpochPoint] = {}
         self.decisions: dict[str, DecisionRecord] = {}
@@ -146,6 +147,7 @@ class RunWindow:
             self.decisions[event.decision_id] = DecisionRecord.of(event)
         elif isinstance(event, TrainingRunStarted):
             self.topology = event.topology
+            self.adaptation = event.session.training_config.get("adaptation") is not False
             self.started_at = event.meta.occurred_at
 
     def apply_all(self, events: Iterable[object]) -> RunWindow:

@@ -47,6 +47,7 @@ class TrainingConfig:
     seed: int = 0
     health_every: int = 20  # steps between health measurements; 0 turns them off
     policy: LifecyclePolicy = LifecyclePolicy()
+    adaptation: bool = True  # False: a baseline run that takes no commands (controllers skip it)
 
     def __post_init__(self) -> None:
         for name, least in (("epochs", 1), ("batch_size", 1), ("health_every", 0)):
@@ -63,6 +64,7 @@ class TrainingConfig:
             "training_epochs": self.policy.training_epochs,
             "grafting_epochs": self.policy.grafting_epochs,
             "cull_tolerance": self.policy.cull_tolerance,
+            "adaptation": self.adaptation,
         }
 
 

@@ -75,6 +75,17 @@ def test_a_run_is_unstable_while_warming_up_after_a_loss_jump_and_while_a_layer_
     assert gates.refuse_run(window, 6) == "unstable: layers [1] reported errors"
 
 
+def test_a_baseline_run_that_turned_adaptation_off_gets_no_decision():
+    run = SyntheticRun.make(2)
+    window = _window(run, 4)
+    assert Gates().refuse_run(window, 4) is None
+    started = run.started
+    baseline = started.model_copy(update={"session": started.session.model_copy(
+        update={"training_config": {"adaptation": False}})})
+    window.apply(baseline)
+    assert Gates().refuse_run(window, 4) == "adaptation is off for this run"
+
+
 def test_cooldown_and_budget_refuse_candidates_and_say_why():
     run = SyntheticRun.make(2, layers=3)
     window = _window(run, 3)
