@@ -15,9 +15,9 @@ STATEMENTS: dict[str, list[str]] = {
     "esper.telemetry.HealthSignal": [
         """INSERT INTO health_signals
            SELECT meta.run_id, layer_id, seed_id, chunk_id, epoch, activation_variance,
-                  dead_neuron_ratio, avg_correlation, is_ready_for_transition, health_score,
-                  execution_latency, error_count, active_seeds, total_seeds, "timestamp",
-                  meta.occurred_at, meta.event_id
+                  dead_neuron_ratio, avg_correlation, gradient_norm, is_ready_for_transition,
+                  health_score, execution_latency, error_count, active_seeds, total_seeds,
+                  "timestamp", meta.occurred_at, meta.event_id
            FROM b""",
     ],
     "esper.telemetry.TelemetryDropped": [

@@ -36,6 +36,7 @@ HEALTH_WITHIN_CONTRACT = f"""
     AND active_seeds >= 0 AND total_seeds >= 1 AND active_seeds <= total_seeds
     AND isfinite(activation_variance) AND activation_variance >= 0
     AND dead_neuron_ratio BETWEEN 0 AND 1 AND avg_correlation BETWEEN -1 AND 1
+    AND (gradient_norm IS NULL OR (isfinite(gradient_norm) AND gradient_norm >= 0))
     AND health_score BETWEEN 0 AND 1
     AND isfinite(execution_latency) AND execution_latency >= 0 AND isfinite("timestamp")
     AND regexp_full_match(meta.event_id, {UUID})

@@ -7,7 +7,7 @@ replay is identical, row for row, to the live one.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: health_signals.gradient_norm
 
 TABLES = {
     "projection_meta": """
@@ -90,6 +90,7 @@ TABLES = {
         activation_variance DOUBLE NOT NULL,
         dead_neuron_ratio DOUBLE NOT NULL,
         avg_correlation DOUBLE NOT NULL,
+        gradient_norm DOUBLE,
         is_ready_for_transition BOOLEAN NOT NULL,
         health_score DOUBLE NOT NULL,
         execution_latency DOUBLE NOT NULL,

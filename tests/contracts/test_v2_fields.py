@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 from pydantic import ValidationError
 
@@ -20,20 +20,10 @@ from esper.contracts import BlueprintSubmitted, HealthSignal, KernelShape
 from esper.karn import BlueprintIR
 
 from tests.contracts.builders import health_signal
+from tests.contracts.released import MAGIC, written_with
 
-MAGIC = b"\xc3\x01"
 HEALTH = "esper.telemetry.HealthSignal"
 SUBMITTED = "esper.compilation.BlueprintSubmitted"
-
-
-def written_by_v1(event, name: str) -> bytes:
-    """``event`` as a v1 producer wrote it: single-object encoding under the v1 schema."""
-    v1 = codec.default_codec().store.released(name)[0]
-    assert v1.version == 1
-    record = event.model_dump()
-    body = io.BytesIO()
-    schemaless_writer(body, parse_schema(dict(v1.schema)), record)  # ignores fields v1 lacks
-    return MAGIC + v1.fingerprint + body.getvalue()
 
 
 def read_with_the_schema_file_alone(value: bytes, name: str) -> dict:
@@ -44,8 +34,7 @@ def read_with_the_schema_file_alone(value: bytes, name: str) -> dict:
 
 
 def submission(target_shapes=()) -> BlueprintSubmitted:
-    event = BlueprintIR.of("lora", {"rank": 2}).submission("karn")
-    return event.model_copy(update={"target_shapes": list(target_shapes)})
+    return BlueprintIR.of("lora", {"rank": 2}).submission("karn", target_shapes)
 
 
 def test_both_events_have_v1_and_v2_released_and_write_v2():
@@ -58,8 +47,10 @@ def test_both_events_have_v1_and_v2_released_and_write_v2():
 def test_a_v1_health_signal_decodes_with_no_gradient_norm():
     signal = health_signal(health_score=0.75)
 
-    decoded = codec.decode(written_by_v1(signal, HEALTH))
+    value = written_with(signal, 1)
+    decoded = codec.decode(value)
 
+    assert codec.default_codec().writer_schema_of(value).version == 1
     assert type(decoded) is HealthSignal and decoded.gradient_norm is None
     assert decoded == signal
 
@@ -67,8 +58,10 @@ def test_a_v1_health_signal_decodes_with_no_gradient_norm():
 def test_a_v1_submission_decodes_with_no_target_shapes():
     event = submission()
 
-    decoded = codec.decode(written_by_v1(event, SUBMITTED))
+    value = written_with(event, 1)
+    decoded = codec.decode(value)
 
+    assert codec.default_codec().writer_schema_of(value).version == 1
     assert type(decoded) is BlueprintSubmitted and decoded.target_shapes == []
     assert decoded == event
 

@@ -15,6 +15,7 @@ from esper.projections.client import QueryError, query
 from esper.projections.projector import LogRecord, ProjectionVersionMismatch, Projector
 from esper.projections.readonly import QueryTimeout, RefusedQuery
 from tests.bus.events import new_run_id
+from tests.contracts.released import written_with
 from tests.projections.workload import health_signals, story
 
 
@@ -91,6 +92,40 @@ def test_out_of_contract_health_is_rejected_naming_the_field_and_the_rest_lands(
     assert "telemetry.seed.health[0]@7" in str(rejected[1].error)
     assert rows(projector, "SELECT count(*) FROM health_signals") == [(49,)]
     assert projector.offsets() == {("telemetry.seed.health", 0): 51}
+
+
+def test_gradient_norms_land_and_a_v1_signal_has_none(projector):
+    measured, old = health_signals(new_run_id(), 0, 2)
+    measured = measured.model_copy(update={"gradient_norm": 0.25})
+    batch = records([measured, old])
+    batch[1] = dataclasses.replace(batch[1], value=written_with(old, 1))
+
+    assert projector.apply(batch) == []
+    assert rows(projector, "SELECT chunk_id, gradient_norm FROM health_signals ORDER BY 1") == [
+        (measured.chunk_id, 0.25), (old.chunk_id, None)]
+
+
+def test_a_negative_gradient_norm_is_rejected_naming_the_field(projector):
+    signals = [s.model_copy(update={"gradient_norm": 0.123}) for s in
+               health_signals(new_run_id(), 0, 3)]
+    batch = records(signals)
+    norm = struct.pack("<d", 0.123)
+    assert batch[1].value.count(norm) == 1
+    batch[1] = dataclasses.replace(batch[1], value=batch[1].value.replace(
+        norm, struct.pack("<d", -0.123)))
+
+    [rejected] = projector.apply(batch)
+    assert rejected.record.offset == 1 and "gradient_norm" in str(rejected.error)
+    assert rows(projector, "SELECT count(*) FROM health_signals") == [(2,)]
+
+
+def test_a_file_of_the_previous_schema_version_is_refused(tmp_path):
+    projector = Projector(tmp_path / "p.duckdb")
+    projector.connection.execute("UPDATE projection_meta SET value = '1'")
+    projector.close()
+    with pytest.raises(ProjectionVersionMismatch,
+                       match="holds projection schema version 1; this projector writes version 2"):
+        Projector(tmp_path / "p.duckdb")
 
 
 def test_a_file_of_another_schema_version_is_refused(tmp_path):

@@ -60,7 +60,8 @@ def health_signals(run_id: str, epoch: int, count: int, start: int = 0) -> list[
     return [HealthSignal(meta=EventMeta.new(ComponentType.KASMINA, run_id=run_id),
                          layer_id=i % LAYERS, seed_id=i % 2, chunk_id=start + i, epoch=epoch,
                          activation_variance=0.1 * (i % 7), dead_neuron_ratio=(i % 10) / 10,
-                         avg_correlation=0.3, health_score=1 - (i % 5) / 10)
+                         avg_correlation=0.3, health_score=1 - (i % 5) / 10,
+                         gradient_norm=0.01 * (i % 4) if i % 3 else None)
             for i in range(count)]
 
 
