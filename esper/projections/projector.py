@@ -79,7 +79,14 @@ class Projector:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = duckdb.connect(str(self.path))
-        self._check_version()
+        try:
+            self._check_version()
+        except ProjectionVersionMismatch:
+            # DuckDB keeps a database open while a connection to it lives, and hands it to the
+            # next connect to the same path even after the file is deleted: close it, so that a
+            # caller can rebuild the file.
+            self.connection.close()
+            raise
         for statement in create_statements():
             self.connection.execute(statement)
         self.connection.execute(

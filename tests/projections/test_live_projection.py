@@ -14,7 +14,9 @@ from confluent_kafka import Producer
 from esper import codec
 from esper.bus.admin import create_topics
 from esper.bus.topics import topic_for
+from esper.projections.projector import Projector
 from tests.bus.events import new_run_id
+from tests.contracts.released import written_with
 from tests.projections.live import ProjectorProcess, cli, produce, tables_of
 from tests.projections.workload import health_signals, story
 
@@ -143,3 +145,29 @@ def test_sql_answers_while_ingesting_refuses_writes_and_stops_runaways(bootstrap
 
     offline = cli("sql", "SELECT count(*) FROM runs", home=tmp_path, bootstrap=bootstrap)
     assert offline.returncode == 0 and "(1 row)" in offline.stdout  # the file, read-only
+
+
+def test_a_version_1_file_is_rebuilt_from_the_log_with_gradient_norms(bootstrap, tmp_path):
+    run_id = new_run_id()
+    measured, old = health_signals(run_id, 0, 2)
+    measured = measured.model_copy(update={"gradient_norm": 0.25})
+    produce(bootstrap, [measured])
+    spec = topic_for(old)
+    v1 = Producer({"bootstrap.servers": bootstrap})  # a producer from before the v2 release
+    v1.produce(spec.name, written_with(old, 1), spec.key_of(old).encode())
+    v1.flush(10)
+    # The file a version 1 projector left: no gradient_norm column, schema version 1.
+    stale = Projector(tmp_path / "projections.duckdb")
+    stale.connection.execute("ALTER TABLE health_signals DROP COLUMN gradient_norm")
+    stale.connection.execute("UPDATE projection_meta SET value = '1'")
+    stale.close()
+
+    projector = ProjectorProcess(tmp_path, bootstrap).start()
+    projector.wait_caught_up()
+    rows = projector.sql(f"SELECT chunk_id, gradient_norm FROM health_signals "
+                         f"WHERE run_id = '{run_id}' ORDER BY chunk_id")
+    projector.stop()
+
+    assert rows == [[measured.chunk_id, 0.25], [old.chunk_id, None]]
+    assert "holds projection schema version 1; this projector writes version 2; rebuilding it " \
+           "from the log" in (tmp_path / "projector.log").read_text()

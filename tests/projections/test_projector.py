@@ -128,6 +128,21 @@ def test_a_file_of_the_previous_schema_version_is_refused(tmp_path):
         Projector(tmp_path / "p.duckdb")
 
 
+def test_a_refused_file_can_be_deleted_and_rebuilt_by_the_same_process(tmp_path):
+    path = tmp_path / "p.duckdb"
+    stale = Projector(path)
+    stale.connection.execute("UPDATE projection_meta SET value = '1'")
+    stale.close()
+    try:
+        Projector(path)
+        pytest.fail("a version 1 file was opened")
+    except ProjectionVersionMismatch:  # rebuilt while handling the error, as `esper run projector`
+        path.unlink()
+        fresh = Projector(path)
+    assert rows(fresh, "SELECT value FROM projection_meta") == [("2",)]
+    fresh.close()
+
+
 def test_a_file_of_another_schema_version_is_refused(tmp_path):
     projector = Projector(tmp_path / "p.duckdb")
     projector.connection.execute("UPDATE projection_meta SET value = '0'")
