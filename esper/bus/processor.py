@@ -39,7 +39,10 @@ class TransactionalProcessor:
 
     def __init__(self, topics: Iterable[str], group_id: str, transactional_id: str,
                  transform: Transform, *, bootstrap: str | None = None, batch_size: int = 200,
-                 retries: int = 3, backoff_s: float = 0.05, **config: Any):
+                 retries: int = 3, backoff_s: float = 0.05,
+                 producer_settings: dict[str, Any] | None = None, **config: Any):
+        """``config`` goes to the consumer, ``producer_settings`` to the transactional producer
+        (``transaction.timeout.ms`` for transforms that may take long, say)."""
         self.topics = list(topics)
         self.transform = transform
         self.batch_size = batch_size
@@ -54,6 +57,7 @@ class TransactionalProcessor:
             # Offsets sent just after a commit may meet CONCURRENT_TRANSACTIONS; librdkafka's
             # default 100 ms backoff then dominates the decision latency.
             "retry.backoff.ms": 10,
+            **(producer_settings or {}),
         }))
 
     def stop(self) -> None:

@@ -18,6 +18,11 @@ def register(subparsers) -> None:
                                          metavar="ACTION")
     listing = commands.add_parser("list", help="every kind, where it applies, its parameters")
     listing.add_argument("kind", nargs="?", help="one kind: each parameter with its range")
+    listing.add_argument("--submitted", action="store_true",
+                         help="the blueprints submitted so far, with their state and kernels "
+                              "(Urza's library, from the projection)")
+    listing.add_argument("--state", default=None, help="with --submitted: only this state")
+    listing.add_argument("--db", default=None, help="with --submitted: this projection file")
     listing.set_defaults(func=_list)
     submit = commands.add_parser(
         "submit", help="publish a BlueprintSubmitted to compilation.blueprint.submitted",
@@ -59,6 +64,8 @@ def _dimensions(text: str) -> list[int]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.submitted:
+        return _submitted(args)
     if args.kind:
         return _describe(args.kind)
     print_table(["kind", "applies to", "parameters", "what it is"],
@@ -66,6 +73,19 @@ def _list(args: argparse.Namespace) -> int:
                   " ".join(f"{p.name}={str(p.default).lower() if p.type is bool else p.default}"
                            for p in kind.params), kind.summary]
                  for kind in KINDS])
+    return 0
+
+
+def _submitted(args: argparse.Namespace) -> int:
+    from esper.cli.sql import print_arrow, quoted, read
+
+    where = f"WHERE b.state = {quoted(args.state)}" if args.state else ""
+    print_arrow(read(f"""
+        SELECT b.blueprint_id, b.name, b.state, b.submitted_by, b.updated_at,
+               count(k.kernel_id) AS kernels, b.last_reason
+        FROM blueprints b LEFT JOIN kernels k USING (blueprint_id)
+        {where}
+        GROUP BY ALL ORDER BY b.updated_at DESC""", args.db))
     return 0
 
 

@@ -146,7 +146,8 @@ def summarise(baseline: str, adaptive: str, db=None) -> None:
         FROM epochs WHERE run_id IN ({b}, {a}) GROUP BY epoch ORDER BY epoch""")
     _say("seeds of the adaptive run")
     show(f"""
-        SELECT s.layer_id, s.slot_index, s.state, bp.name AS blueprint, s.alpha,
+        SELECT s.layer_id, s.slot_index, s.seed_id, coalesce(f.final_state, s.state) AS state,
+               bp.name AS blueprint,
                f.accuracy_with_seed, f.accuracy_without_seed, round(f.effect, 4) AS effect,
                f.parameters_added
         FROM seeds s

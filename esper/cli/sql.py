@@ -119,16 +119,16 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _kernels_list(args: argparse.Namespace) -> int:
     where = []
     if args.status:
-        where.append(f"status = {_quoted(args.status)}")
+        where.append(f"status = {quoted(args.status)}")
     if args.blueprint:
-        where.append(f"blueprint_id = {_quoted(args.blueprint)}")
+        where.append(f"blueprint_id = {quoted(args.blueprint)}")
     if args.shape:
         try:
             dims = [int(d) for d in args.shape.split(",")]
@@ -144,7 +144,7 @@ def _kernels_list(args: argparse.Namespace) -> int:
 
 
 def _kernels_show(args: argparse.Namespace) -> int:
-    table = read(f"SELECT * FROM kernel_library WHERE kernel_id = {_quoted(args.kernel_id)}",
+    table = read(f"SELECT * FROM kernel_library WHERE kernel_id = {quoted(args.kernel_id)}",
                  args.db)
     if table.num_rows == 0:
         raise CommandError(f"no kernel {args.kernel_id} in the library")
@@ -152,6 +152,6 @@ def _kernels_show(args: argparse.Namespace) -> int:
         print(f"{name:>20}  {_cell(value)}")
     print()
     print_arrow(read("SELECT device, batch_size, latency_ms, memory_mb, occurred_at "
-                     f"FROM characterizations WHERE kernel_id = {_quoted(args.kernel_id)} "
+                     f"FROM characterizations WHERE kernel_id = {quoted(args.kernel_id)} "
                      "ORDER BY occurred_at", args.db))
     return 0
