@@ -53,11 +53,12 @@ def produce_plain(bootstrap: str, values: list[bytes], keys: list[str]) -> tuple
     producer = Producer(producer_config(bootstrap, **{"delivery.report.only.error": True}))
     started = time.perf_counter()
     for key, value in zip(keys, values):
-        try:
-            producer.produce(topic, value, key)
-        except BufferError:
-            producer.poll(0.01)
-            producer.produce(topic, value, key)
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:  # the client's queue is full: let it drain
+                producer.poll(0.05)
     producer.flush(120)
     return len(values) / (time.perf_counter() - started), topic
 

@@ -62,6 +62,11 @@ def write_log(bootstrap: str, events: int) -> int:
     return written
 
 
+NAIVE_FIELDS = ("layer_id", "chunk_id", "epoch", "activation_variance", "dead_neuron_ratio",
+                "avg_correlation", "gradient_norm", "is_ready_for_transition", "health_score",
+                "execution_latency", "error_count", "active_seeds", "total_seeds")
+
+
 def naive_rate(bootstrap: str, sample: int) -> float:
     """Decode each record to a model and INSERT it row by row: what a first projector does."""
     consumer = Consumer(consumer_config("bench-naive", bootstrap))
@@ -77,13 +82,12 @@ def naive_rate(bootstrap: str, sample: int) -> float:
         started = time.perf_counter()
         for message in messages[:sample]:
             e = codec.decode(message.value())
+            row = {"run_id": e.meta.run_id, "slot_index": e.seed_id, "measured_at": e.timestamp,
+                   "occurred_at": e.meta.occurred_at, "event_id": e.meta.event_id,
+                   **{name: getattr(e, name) for name in NAIVE_FIELDS}}
             connection.execute(
-                "INSERT INTO health_signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [e.meta.run_id, e.layer_id, e.seed_id, e.chunk_id, e.epoch,
-                 e.activation_variance, e.dead_neuron_ratio, e.avg_correlation,
-                 e.is_ready_for_transition, e.health_score, e.execution_latency, e.error_count,
-                 e.active_seeds, e.total_seeds, e.timestamp, e.meta.occurred_at,
-                 e.meta.event_id])
+                f"INSERT INTO health_signals ({', '.join(row)}) "
+                f"VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         rate = sample / (time.perf_counter() - started)
         connection.close()
     return rate

@@ -22,7 +22,7 @@ from esper.bus.records import (
     Delivered,
     Poison,
     call_with_retries,
-    decode_message,
+    decode_messages,
     group_batches,
     send_dead_letter,
 )
@@ -136,15 +136,15 @@ class EventConsumer:
     def process_batch(self, messages: list) -> None:
         self.stats.batch_started()
         deadline = time.monotonic() + self._batch_budget_s
-        for index, message in enumerate(messages):
-            if message.error() is not None:
-                if message.error().fatal():
-                    raise KafkaException(message.error())
-                continue  # transient broker-side conditions; librdkafka retries them
+        for message in messages:
+            if message.error() is not None and message.error().fatal():
+                raise KafkaException(message.error())
+        # Transient broker-side conditions come as error messages; librdkafka retries them.
+        messages = [m for m in messages if m.error() is None]
+        for index, (message, record) in enumerate(zip(messages, decode_messages(messages))):
             if time.monotonic() > deadline:
                 self._rewind(messages[index:])
                 break
-            record = decode_message(message)
             if isinstance(record, Delivered):
                 handler = self.handlers.get(type(record.event).__name__)
                 if handler is None:

@@ -23,7 +23,7 @@ from esper.bus.records import (
     Delivered,
     Poison,
     call_with_retries,
-    decode_message,
+    decode_messages,
     group_batches,
     send_dead_letter,
 )
@@ -109,8 +109,7 @@ class TransactionalProcessor:
 
     def _transform_batch(self, messages: list) -> tuple[int, int]:
         events = dead = 0
-        for message in messages:
-            record = decode_message(message)
+        for message, record in zip(messages, decode_messages(messages)):
             if isinstance(record, Delivered):
                 try:
                     outputs = call_with_retries(lambda r: list(self.transform(r)), record,

@@ -70,14 +70,22 @@ def group_batches(consumer, batch_size: int, poll_timeout: float, stop,
 
 def decode_message(message) -> Delivered | Poison:
     """Decode one consumed message; a failure becomes Poison naming topic, partition, offset."""
-    where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-    try:
-        event = codec.decode(message.value() or b"", where=where)
-    except codec.DecodeError as error:
-        return Poison(message, error)
-    _, timestamp = message.timestamp()
-    return Delivered(message.topic(), message.partition(), message.offset(), timestamp,
-                     message.key(), event)
+    return decode_messages([message])[0]
+
+
+def decode_messages(messages: list) -> list[Delivered | Poison]:
+    """Decode a batch in one codec call (several times faster than one by one); each failure
+    becomes Poison naming its topic, partition and offset."""
+    decoded = codec.decode_batch([m.value() or b"" for m in messages], errors="return")
+    records: list[Delivered | Poison] = []
+    for message, event in zip(messages, decoded):
+        if isinstance(event, codec.DecodeError):
+            where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+            records.append(Poison(message, event.at(where)))
+        else:
+            records.append(Delivered(message.topic(), message.partition(), message.offset(),
+                                     message.timestamp()[1], message.key(), event))
+    return records
 
 
 def call_with_retries(handler: Callable[[Delivered], Any], record: Delivered, retries: int,

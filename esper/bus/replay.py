@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from esper.bus.clients import consumer_config
-from esper.bus.records import Delivered, Poison, decode_message, fetch_batch
+from esper.bus.records import Delivered, Poison, decode_messages, fetch_batch
 
 class NoSuchTopic(ValueError):
     """A replay names a topic the cluster does not have."""
@@ -153,8 +153,7 @@ def read(topics: Iterable[str], start: datetime | PartitionOffsets | None = None
     """
     for batch in batches(topics, start, until, follow=follow, bootstrap=bootstrap,
                          poll_timeout=poll_timeout):
-        for message in batch.messages:
-            record = decode_message(message)
+        for record in decode_messages(batch.messages):
             if isinstance(record, Poison):
                 if include_poison:
                     yield record

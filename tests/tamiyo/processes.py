@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 
@@ -17,6 +11,7 @@ from esper.bus import replay
 from esper.bus.producer import EventProducer
 from esper.bus.topics import DECISIONS, EPOCHS
 from esper.contracts import AdaptationDecision
+from tests.logged_process import LoggedProcess
 from tests.tamiyo.world import SyntheticRun
 
 
@@ -41,52 +36,12 @@ def start_group_at_end(bootstrap: str, group: str) -> None:
         consumer.close()
 
 
-class TamiyoProcess:
+class TamiyoProcess(LoggedProcess):
     """One `esper run tamiyo` instance; its log lines are collected as they come."""
 
     def __init__(self, bootstrap: str, instance: str, group: str, *options: str):
-        self.args = [sys.executable, "-m", "esper", "run", "tamiyo", "--instance", instance,
-                     "--group", group, "--bootstrap", bootstrap, *options]
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> TamiyoProcess:
-        self.lines.clear()
-        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
-                                        env=os.environ.copy())
-        threading.Thread(target=self._collect, args=(self.process,), daemon=True).start()
-        return self
-
-    def _collect(self, process: subprocess.Popen) -> None:
-        for line in process.stderr:
-            with self._changed:
-                self.lines.append(line.rstrip())
-                self._changed.notify_all()
-
-    def wait_for_line(self, pattern: str, timeout: float = 60.0) -> str:
-        regex, deadline = re.compile(pattern), time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    if regex.search(line):
-                        return line
-                if self.process.poll() is not None and not self._changed.wait(0.5):
-                    raise AssertionError(f"tamiyo exited ({self.process.returncode}) before "
-                                         f"logging {pattern!r}:\n" + "\n".join(self.lines))
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no log line {pattern!r} within {timeout:.0f} s:\n"
-                                         + "\n".join(self.lines))
-                self._changed.wait(0.2)
-
-    def kill(self) -> int:
-        self.process.send_signal(signal.SIGKILL)
-        return self.process.wait(30)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
+        super().__init__("tamiyo", "run", "tamiyo", "--instance", instance, "--group", group,
+                         "--bootstrap", bootstrap, *options)
 
 
 def produce_epochs(producer: EventProducer, run: SyntheticRun, epochs: range) -> list:

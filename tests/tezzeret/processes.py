@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 
@@ -15,6 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from esper.bus import replay
 from esper.bus.topics import BLUEPRINTS, CHARACTERIZATIONS, COMMANDS, DECISIONS, EPOCHS, KERNELS
+from tests.logged_process import LoggedProcess
 
 INPUT_TOPICS = [BLUEPRINTS, DECISIONS, EPOCHS]
 OUTPUT_TOPICS = [BLUEPRINTS.name, KERNELS.name, CHARACTERIZATIONS.name, COMMANDS.name]
@@ -40,56 +35,14 @@ def skip_earlier_input(bootstrap: str, group: str) -> None:
         consumer.close()
 
 
-class TezzeretProcess:
+class TezzeretProcess(LoggedProcess):
     """One `esper run tezzeret` instance; its log lines are collected as they come."""
 
     def __init__(self, bootstrap: str, instance: str, artifacts: str, group: str,
                  env: dict[str, str] | None = None):
-        self.args = [sys.executable, "-m", "esper", "run", "tezzeret", "--instance", instance,
-                     "--group", group]
-        self.env = {**os.environ, "ESPER_KAFKA_BOOTSTRAP": bootstrap,
-                    "ESPER_ARTIFACTS": artifacts, **(env or {})}
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> TezzeretProcess:
-        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
-                                        env=self.env)
-        threading.Thread(target=self._collect, daemon=True).start()
-        return self
-
-    def _collect(self) -> None:
-        for line in self.process.stderr:
-            with self._changed:
-                self.lines.append(line.rstrip())
-                self._changed.notify_all()
-
-    def wait_for_line(self, pattern: str, timeout: float = 60.0) -> str:
-        """The first log line matching ``pattern``, waiting for it if need be."""
-        regex, deadline = re.compile(pattern), time.monotonic() + timeout
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    if regex.search(line):
-                        return line
-                if self.process.poll() is not None and not self._changed.wait(0.5):
-                    raise AssertionError(f"tezzeret exited ({self.process.returncode}) before "
-                                         f"logging {pattern!r}:\n" + "\n".join(self.lines))
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no log line {pattern!r} within {timeout:.0f} s:\n"
-                                         + "\n".join(self.lines))
-                self._changed.wait(0.2)
-
-    def kill(self) -> int:
-        self.process.send_signal(signal.SIGKILL)
-        return self.process.wait(30)
-
-    def stop(self) -> int:
-        """SIGTERM, as an orchestrator stops it; returns the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
+        super().__init__("tezzeret", "run", "tezzeret", "--instance", instance, "--group", group,
+                         env={"ESPER_KAFKA_BOOTSTRAP": bootstrap, "ESPER_ARTIFACTS": artifacts,
+                              **(env or {})})
 
 
 def committed(bootstrap: str, run_id: str | None = None) -> list:
