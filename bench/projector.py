@@ -100,10 +100,15 @@ def dashboard_latency(path: Path, health_rows: int, repeats: int = 30) -> dict[s
     have = connection.execute("SELECT count(*) FROM health_signals").fetchall()[0][0]
     missing = max(health_rows - have, 0)
     connection.execute(f"""
-        INSERT INTO health_signals
-        SELECT 'bench-run-' || lpad((i // 200000)::VARCHAR, 4, '0'), i % 40, i % 4, i,
-               (i // 8000) % 25, random(), random(), random() * 2 - 1, false, random(),
-               random(), 0, 1, 4, epoch(now()), now(), uuid()::VARCHAR
+        INSERT INTO health_signals BY NAME
+        SELECT 'bench-run-' || lpad((i // 200000)::VARCHAR, 4, '0') AS run_id,
+               i % 40 AS layer_id, i % 4 AS slot_index, i AS chunk_id, (i // 8000) % 25 AS epoch,
+               random() AS activation_variance, random() AS dead_neuron_ratio,
+               random() * 2 - 1 AS avg_correlation, random() AS gradient_norm,
+               false AS is_ready_for_transition, random() AS health_score,
+               random() AS execution_latency, 0 AS error_count, 1 AS active_seeds,
+               4 AS total_seeds, epoch(now()) AS measured_at, now() AS occurred_at,
+               uuid()::VARCHAR AS event_id
         FROM range({missing}) t(i)""")
     connection.execute("CHECKPOINT")
     runs = [r for (r,) in connection.execute("SELECT DISTINCT run_id FROM runs").fetchall()]
