@@ -160,8 +160,10 @@ function timeline(id, rows) {
     element("title", {}, dot).textContent =
       `${r.layer_name}: ${r.blueprint_id ?? "?"} (confidence ${r.confidence.toFixed(2)}) → ${outcome}`
       + (r.effect === null ? "" : `, effect ${r.effect.toFixed(4)}`);
-    text(svg, cx + 12, cy + 4, `${r.layer_name} → ${outcome}`
-      + (r.effect === null ? "" : ` (${r.effect >= 0 ? "+" : ""}${r.effect.toFixed(3)})`));
+    const nearRightEdge = cx > width * 0.75;  // label on the dot's left, inside the chart
+    text(svg, nearRightEdge ? cx - 12 : cx + 12, cy + 4, `${r.layer_name} → ${outcome}`
+      + (r.effect === null ? "" : ` (${r.effect >= 0 ? "+" : ""}${r.effect.toFixed(3)})`),
+      nearRightEdge ? "end" : "start");
   });
 }
 
