@@ -278,7 +278,8 @@ class LocalKafka:
             return
         result = subprocess.run(
             [java, "-cp", f"{libs}/*", *self._log_options(node_id), "kafka.tools.StorageTool",
-             "format", "--cluster-id", cluster_id, "--config", str(properties),
+             # "=": a base64 id may begin with "-", which would read as an option.
+             "format", f"--cluster-id={cluster_id}", "--config", str(properties),
              "--ignore-formatted"],
             capture_output=True,
             text=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -80,3 +81,13 @@ def test_up_on_a_port_held_by_another_process_names_the_port(private_home):
     assert result.returncode == 1
     assert f"port {port}" in result.stderr and "in use" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_cluster_id_that_begins_with_a_dash_formats_and_starts(private_home):
+    # Cluster ids are URL-safe base64, so one in 64 begins with "-", which the storage tool
+    # once read as an option: every later `up` of that cluster failed.
+    (private_home / "kafka").mkdir(parents=True)
+    port = free_port_block(2)
+    (private_home / "kafka" / "cluster.json").write_text(
+        json.dumps({"cluster_id": "-" + "A" * 21, "brokers": 1, "port": port}))
+    assert LocalKafka(private_home).up(port=port) == f"127.0.0.1:{port}"
