@@ -21,7 +21,8 @@ from esper.cli import CommandError
 from esper.cli.sql import print_arrow
 from esper.config import esper_home, kafka_bootstrap, kafka_port
 from esper.infra.kafka import InfraError, LocalKafka
-from esper.karn import KINDS, BlueprintIR
+from esper.contracts import KernelShape
+from esper.karn import KINDS, BlueprintIR, ShapeNotSupported
 from esper.projections.client import query, running_server, wait_caught_up
 from esper.supervisor import Supervisor
 
@@ -55,12 +56,34 @@ def _ensure_broker() -> str:
         raise CommandError(str(error)) from None
 
 
-def submit_catalogue(bootstrap: str) -> list[str]:
-    """Every kind of Karn's catalogue, with default parameters, as BlueprintSubmitted."""
+def host_shapes(model: str = "mlp", undersized: bool = True, seed: int = 0) -> list[KernelShape]:
+    """The (input, output) shapes of the layers `esper train` will wrap in this host."""
+    from esper.kasmina import wrap
+    from esper.tolaria import build_host, load_dataset
+
+    data = load_dataset("digits", seed=seed)
+    host = wrap(build_host(model, data, undersized=undersized))
+    host.measure(data.train.x[:2])
+    return [KernelShape(input_shape=list(layer.input_shape), output_shape=list(layer.output_shape))
+            for layer in host.execution_order]
+
+
+def submit_catalogue(bootstrap: str, shapes: list[KernelShape] = ()) -> list[str]:
+    """Every kind of Karn's catalogue, with default parameters, as BlueprintSubmitted, asking
+    Tezzeret to precompile each for the ``shapes`` it fits: a later decision is a cache hit."""
     designs = [BlueprintIR.of(kind.name) for kind in KINDS]
     with EventProducer(bootstrap) as producer:
-        producer.send_batch([design.submission("karn") for design in designs])
+        producer.send_batch([design.submission("karn", [s for s in shapes if _fits(design, s)])
+                             for design in designs])
     return [design.blueprint_id for design in designs]
+
+
+def _fits(design: BlueprintIR, shape: KernelShape) -> bool:
+    try:
+        design.definition.check_shapes(shape.input_shape, shape.output_shape, design.params)
+    except ShapeNotSupported:
+        return False
+    return True
 
 
 def _train(run_id: str, args: argparse.Namespace, adaptation: bool, env: dict) -> None:
@@ -88,8 +111,10 @@ def _demo(args: argparse.Namespace) -> int:
         for name in PROCESSES:
             supervisor.start(name, "run", name, *(TAMIYO_OPTIONS if name == "tamiyo" else ()))
         _wait_for_query_server()
-        ids = submit_catalogue(bootstrap)
-        _say(f"submitted Karn's catalogue: {len(ids)} blueprints")
+        shapes = host_shapes(seed=args.seed)
+        ids = submit_catalogue(bootstrap, shapes)
+        _say(f"submitted Karn's catalogue: {len(ids)} blueprints, precompiled for the host's "
+             f"layers {', '.join(f'{s.input_shape}->{s.output_shape}' for s in shapes)}")
 
         demo = f"demo-{uuid.uuid4().hex[:6]}"
         baseline, adaptive = f"{demo}-baseline", f"{demo}-adaptive"
@@ -164,7 +189,7 @@ def summarise(baseline: str, adaptive: str, db=None) -> None:
     show("""
         SELECT blueprint_name, status, input_shape, output_shape, parameter_count,
                round(latency_ms, 3) AS latency_ms, germinations
-        FROM kernel_library ORDER BY germinations DESC, blueprint_name""")
+        FROM kernel_library ORDER BY germinations DESC, blueprint_name, kernel_id""")
     _say("runs")
     show(f"""
         SELECT run_id, status, epochs, round(best_val_accuracy, 4) AS best_val_accuracy,

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from esper.bus.admin import create_topics
-from esper.cli.demo import TAMIYO_OPTIONS, submit_catalogue, summarise
+from esper.cli.demo import TAMIYO_OPTIONS, host_shapes, submit_catalogue, summarise
 from esper.projections.client import query, running_server, wait_caught_up
 from esper.supervisor import Supervisor
 from tests.projections.live import patched_env
@@ -52,7 +52,7 @@ def train(run_id: str, bootstrap: str, home, *extra: str) -> None:
 
 def test_a_decision_is_followed_from_health_to_field_report_and_replay_agrees(system):
     bootstrap, home, supervisor = system
-    submit_catalogue(bootstrap)
+    submit_catalogue(bootstrap, host_shapes())  # precompiled: decisions are cache hits
     train("e2e-baseline", bootstrap, home, "--no-adaptation")
     train("e2e-adaptive", bootstrap, home)
     wait_caught_up(bootstrap)
