@@ -336,7 +336,12 @@ VIEWS = {
         SELECT k.kernel_id, k.blueprint_id, b.name AS blueprint_name, b.state AS blueprint_state,
                k.status, k.input_shape, k.output_shape, k.parameter_count,
                k.memory_footprint_mb, k.compilation_target, k.binary_ref, k.checksum,
-               c.latency_ms, c.memory_mb, c.device, k.ready_events, k.created_at,
+               -- A kernel found in the store was not characterized again: fall back to the
+               -- profile its KernelReady carries.
+               coalesce(c.latency_ms, (k.performance_profile->>'latency_p50_ms')::DOUBLE)
+                   AS latency_ms,
+               coalesce(c.memory_mb, (k.performance_profile->>'memory_mb')::DOUBLE) AS memory_mb,
+               c.device, k.ready_events, k.created_at,
                (SELECT count(*) FROM commands m
                 WHERE m.kernel_id = k.kernel_id AND m.command = 'germinate') AS germinations
         FROM kernels k
