@@ -76,10 +76,15 @@ def create_topic(bootstrap: str, name: str, partitions: int = 3, replication: in
     return name
 
 
+# Below Linux's ephemeral range (32768-60999 by default): a port there may be taken as the
+# local port of some client's outgoing connection while a test's broker is stopped.
+PORT_RANGE = (20000, 32000)
+
+
 def free_port_block(size: int) -> int:
     """A first port such that `size` consecutive loopback ports are free right now."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - size)
+        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - size)
         if all(port_is_free(base + offset) for offset in range(size)):
             return base
     raise RuntimeError(f"no block of {size} free ports found on 127.0.0.1")
