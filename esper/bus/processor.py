@@ -9,6 +9,7 @@ per instance; a second process with the same id fences the first.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,6 +31,7 @@ from esper.bus.records import (
 from esper.bus.topics import topic_for
 
 Transform = Callable[[Delivered], Iterable[Any]]
+log = logging.getLogger(__name__)
 
 
 class TransactionalProcessor:
@@ -65,7 +67,7 @@ class TransactionalProcessor:
 
     def run(self, poll_timeout: float = 0.2, until_idle: float | None = None) -> ConsumerStats:
         self._producer.init_transactions(30)  # fences any older instance with this id
-        self._consumer.subscribe(self.topics)
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign)
         with StopSignals(self._stop):
             try:
                 for messages in group_batches(self._consumer, self.batch_size, poll_timeout,
@@ -77,6 +79,11 @@ class TransactionalProcessor:
                 self._consumer.close()
                 self._producer.flush(10)
         return self.stats
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Operators (and tests) see which partitions, so which keys, this instance owns now.
+        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
+                 or "no partitions")
 
     @staticmethod
     def _is_transient(message) -> bool:

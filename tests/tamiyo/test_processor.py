@@ -129,7 +129,7 @@ def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
     first = TamiyoProcess(tamiyo_kafka, "first", group, *options).start()
     second = TamiyoProcess(tamiyo_kafka, "second", group, *options).start()
     first.wait_for_line("consuming")
-    second.wait_for_line("consuming")
+    second.wait_for_line(r"assigned .*system\.events\.epoch")  # the group has both members
     plans = {run.run_id: (run, run.run_started(), _epochs(run, range(1, 13)))
              for run in runs.values()}
     expected = {run_id: _reference(started, epochs) for run_id, (_, started, epochs) in plans.items()}
