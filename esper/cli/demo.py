@@ -18,7 +18,7 @@ import uuid
 from esper.bus.admin import create_topics
 from esper.bus.producer import EventProducer
 from esper.cli import CommandError
-from esper.cli.sql import print_arrow
+from esper.cli.sql import print_arrow, quoted
 from esper.config import esper_home, kafka_bootstrap, kafka_port
 from esper.infra.kafka import InfraError, LocalKafka
 from esper.contracts import KernelShape
@@ -149,13 +149,9 @@ def _wait_for_query_server(timeout_s: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def summarise(baseline: str, adaptive: str, db=None) -> None:
     """The demo's results, read with SQL from the live projection (or the file ``db``)."""
-    b, a = _quoted(baseline), _quoted(adaptive)
+    b, a = quoted(baseline), quoted(adaptive)
 
     def show(sql: str) -> None:
         print_arrow(query(sql, db=db))
