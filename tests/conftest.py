@@ -28,6 +28,22 @@ def new_topic(kafka_bootstrap, request):
     return make
 
 
+@pytest.fixture
+def launch_process():
+    """Starts a LoggedProcess: ``launch_process(TamiyoProcess(...))``. Any the test leaves
+    running, failed or not, is killed after it, so that it cannot act in later tests."""
+    started = []
+
+    def start(process):
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def private_kafka(tmp_path_factory):
     """A broker of the module's own (fresh data, free ports): for tests that need the whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,47 @@ def start_group_at_end(bootstrap: str, group: str) -> None:
                 time.sleep(0.2)
     finally:
         consumer.close()
+
+
+def wait_until_group_caught_up(bootstrap: str, group: str, timeout: float = 90.0) -> None:
+    """Until ``group`` has committed every partition of system.events.epoch up to its end: its
+    instances have decided on every epoch in the log, and committed those decisions."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    partitions = [TopicPartition(EPOCHS.name, p) for p in range(EPOCHS.partitions)]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ends = [consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+            committed = [tp.offset for tp in consumer.committed(partitions, timeout=10)]
+            if all(c >= end for c, end in zip(committed, ends)):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"group {group} committed {committed} of system.events.epoch, "
+                                     f"not its end {ends}, within {timeout:.0f} s")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
+def assigned_partitions(process: LoggedProcess) -> set[int]:
+    """The system.events.epoch partitions of the latest assignment ``process`` logged."""
+    lines = [line for line in process.lines if " assigned " in line]
+    return {int(n) for n in re.findall(rf"{re.escape(EPOCHS.name)}\[(\d+)\]", lines[-1])
+            } if lines else set()
+
+
+def wait_until_split(*processes: LoggedProcess, timeout: float = 60.0) -> list[set[int]]:
+    """Until the processes' latest assignments split system.events.epoch between them, each
+    owning some: the group has them all. Returns each one's partitions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        owned = [assigned_partitions(process) for process in processes]
+        if all(owned) and sorted(p for ps in owned for p in ps) == list(range(EPOCHS.partitions)):
+            return owned
+        if time.monotonic() > deadline:
+            raise AssertionError(f"system.events.epoch not split between {len(processes)} "
+                                 f"instances within {timeout:.0f} s: {owned}")
+        time.sleep(0.2)
 
 
 class TamiyoProcess(LoggedProcess):

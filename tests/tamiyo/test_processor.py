@@ -15,6 +15,8 @@ from tests.tamiyo.processes import (
     committed_decisions,
     start_group_at_end,
     wait_for_decisions,
+    wait_until_group_caught_up,
+    wait_until_split,
 )
 from tests.tamiyo.world import SyntheticRun
 
@@ -54,7 +56,8 @@ def _reference(started, epochs: dict) -> list:
     return decisions
 
 
-def test_kill_9_mid_run_then_restart_decides_as_if_never_interrupted(tamiyo_kafka, tmp_path):
+def test_kill_9_mid_run_then_restart_decides_as_if_never_interrupted(tamiyo_kafka, launch_process,
+                                                                      tmp_path):
     # Exploration draws from the trigger's random event id: take the first run whose
     # reference decides on both sides of the kill, so that the restart has state to recover.
     for seed in range(21, 61):
@@ -69,8 +72,8 @@ def test_kill_9_mid_run_then_restart_decides_as_if_never_interrupted(tamiyo_kafk
 
     group = f"tamiyo-{run.run_id}"
     start_group_at_end(tamiyo_kafka, group)
-    process = TamiyoProcess(tamiyo_kafka, "kill-test", group, *OPTIONS,
-                            "--artifacts", str(tmp_path)).start()
+    process = launch_process(TamiyoProcess(tamiyo_kafka, "kill-test", group, *OPTIONS,
+                                           "--artifacts", str(tmp_path)))
     process.wait_for_line("consuming")
     with EventProducer(tamiyo_kafka) as producer:
         producer.send(started)
@@ -88,12 +91,13 @@ def test_kill_9_mid_run_then_restart_decides_as_if_never_interrupted(tamiyo_kafk
     assert _identity(committed_decisions(tamiyo_kafka, run.run_id)) == _identity(expected)
 
 
-def test_decisions_are_made_for_each_run_by_the_instance_that_owns_it(tamiyo_kafka, tmp_path):
+def test_decisions_are_made_for_each_run_by_the_instance_that_owns_it(tamiyo_kafka, launch_process,
+                                                                      tmp_path):
     runs = [SyntheticRun.make(seed, layers=3) for seed in (31, 32, 33)]
     group = f"tamiyo-{runs[0].run_id}"
     start_group_at_end(tamiyo_kafka, group)
-    process = TamiyoProcess(tamiyo_kafka, "many", group, *OPTIONS,
-                            "--artifacts", str(tmp_path)).start()
+    process = launch_process(TamiyoProcess(tamiyo_kafka, "many", group, *OPTIONS,
+                                           "--artifacts", str(tmp_path)))
     process.wait_for_line("consuming")
     expected = {}
     with EventProducer(tamiyo_kafka) as producer:
@@ -116,8 +120,8 @@ def _partition(run_id: str) -> int:
     return zlib.crc32(run_id.encode()) % EPOCHS.partitions
 
 
-def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(tamiyo_kafka,
-                                                                               tmp_path):
+def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
+        tamiyo_kafka, launch_process, tmp_path):
     runs, seed = {}, 100
     while len(runs) < EPOCHS.partitions:  # a run on every partition: both instances own some
         run = SyntheticRun.make(seed, layers=3)
@@ -126,10 +130,9 @@ def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
     group = f"tamiyo-{runs[0].run_id}"
     start_group_at_end(tamiyo_kafka, group)
     options = (*OPTIONS, "--artifacts", str(tmp_path), "--session-timeout", "6")
-    first = TamiyoProcess(tamiyo_kafka, "first", group, *options).start()
-    second = TamiyoProcess(tamiyo_kafka, "second", group, *options).start()
-    first.wait_for_line("consuming")
-    second.wait_for_line(r"assigned .*system\.events\.epoch")  # the group has both members
+    first = launch_process(TamiyoProcess(tamiyo_kafka, "first", group, *options))
+    second = launch_process(TamiyoProcess(tamiyo_kafka, "second", group, *options))
+    _, seconds = wait_until_split(first, second)
     plans = {run.run_id: (run, run.run_started(), _epochs(run, range(1, 13)))
              for run in runs.values()}
     expected = {run_id: _reference(started, epochs) for run_id, (_, started, epochs) in plans.items()}
@@ -138,13 +141,10 @@ def test_runs_of_a_stopped_instance_move_to_another_that_rebuilds_their_windows(
             producer.send(started)
             producer.flush()
             _send(producer, epochs, range(1, 7))
-        for run_id, decisions in expected.items():
-            early = sum(d.metadata["epoch"] <= 6 for d in decisions)
-            wait_for_decisions(tamiyo_kafka, run_id, lambda d, n=early: len(d) >= n)
+        wait_until_group_caught_up(tamiyo_kafka, group)
+        assert wait_until_split(first, second)[1] == seconds  # no rebalance meanwhile
         assert second.stop() == 0
-        owned = {run_id for run_id in plans
-                 if any(f"run {run_id} epoch" in line for line in second.lines)}
-        assert owned, "the second instance decided for no run: nothing to hand over"
+        owned = {run.run_id for partition, run in runs.items() if partition in seconds}
         for _, _, epochs in plans.values():
             _send(producer, epochs, range(7, 13))
 

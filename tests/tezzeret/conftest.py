@@ -62,15 +62,10 @@ def tezzeret_kafka(private_kafka):
 
 
 @pytest.fixture
-def launch():
+def launch(launch_process):
     """Starts `esper run tezzeret` processes; any a test leaves running is killed after it."""
-    started: list[TezzeretProcess] = []
 
     def start(*args, **kwargs) -> TezzeretProcess:
-        started.append(TezzeretProcess(*args, **kwargs).start())
-        return started[-1]
+        return launch_process(TezzeretProcess(*args, **kwargs))
 
-    yield start
-    for process in started:
-        if process.process.poll() is None:
-            process.kill()
+    return start
