@@ -1,0 +1,107 @@
+"""Arrow columns read with numpy (`esper.codec.columnar`) equal what fastavro reads, value for
+value; a batch they cannot read exactly is read record by record instead."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from esper import codec
+from esper.codec import DecodeError
+from esper.codec.codec import HEADER_SIZE
+from esper.contracts import EVENT_MODELS
+
+from tests.contracts.builders import health_signal
+from tests.contracts.released import written_with
+from tests.contracts.strategies import models
+
+CODEC = codec.default_codec()
+HEALTH = "esper.telemetry.HealthSignal"
+COVERED = sorted(name for name in EVENT_MODELS
+                 if CODEC._reader(CODEC.store.current(name)).column_plan is not None)
+fuzz = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def rows(batch) -> list:
+    """The batch's rows, NaN made comparable."""
+    def plain(value):
+        if isinstance(value, float) and math.isnan(value):
+            return "NaN"
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    return [plain(row) for row in batch.to_pylist()]
+
+
+def test_the_high_rate_event_types_are_read_by_columns():
+    # Arrays, maps and attribute unions (decisions, kernels, topologies) stay with fastavro.
+    assert COVERED == [
+        "esper.compilation.BlueprintStateChanged", "esper.compilation.CompilationFailed",
+        "esper.control.KasminaControlCommand", "esper.innovation.FieldReport",
+        "esper.lifecycle.SeedStateChanged", "esper.telemetry.HealthSignal",
+        "esper.training.EpochCompleted", "esper.training.TrainingRunCompleted"]
+
+
+@pytest.mark.parametrize("name", COVERED)
+@fuzz
+@given(data=st.data())
+def test_columns_equal_records_for_every_covered_event(name, data):
+    values = codec.encode_batch(data.draw(st.lists(models(EVENT_MODELS[name]), min_size=1,
+                                                   max_size=30)))
+    by_columns = CODEC._arrow_by_columns(values, name)
+    assert by_columns is not None
+    by_records = CODEC._arrow_by_records(values, name)
+    assert by_columns.schema == by_records.schema
+    assert rows(by_columns) == rows(by_records)
+
+
+def test_values_of_an_older_version_are_read_as_the_current_schema():
+    signals = [health_signal(chunk_id=i, gradient_norm=0.5) for i in range(6)]
+    values = [written_with(s, 1) if i % 2 else codec.encode(s) for i, s in enumerate(signals)]
+    by_columns = CODEC._arrow_by_columns(values, HEALTH)
+    assert by_columns is not None
+    assert rows(by_columns) == rows(CODEC._arrow_by_records(values, HEALTH))
+    assert by_columns.column("gradient_norm").to_pylist() == [0.5, None] * 3  # v1 had none
+    assert by_columns.column("chunk_id").to_pylist() == list(range(6))  # in the given order
+
+
+def _outcome(read):
+    try:
+        return rows(read())
+    except DecodeError as error:
+        return type(error), error.index
+
+
+@fuzz
+@given(data=st.data())
+def test_a_corrupt_value_gets_the_record_readers_answer(data):
+    values = [codec.encode(health_signal(chunk_id=i, gradient_norm=i or None)) for i in range(4)]
+    index = data.draw(st.integers(0, len(values) - 1))
+    value = bytearray(values[index])
+    edit = data.draw(st.sampled_from(["bytes", "cut", "extend"]))
+    if edit == "bytes":
+        for _ in range(data.draw(st.integers(1, 4))):
+            value[data.draw(st.integers(HEADER_SIZE, len(value) - 1))] = data.draw(
+                st.integers(0, 255))
+    elif edit == "cut":
+        del value[data.draw(st.integers(HEADER_SIZE, len(value) - 1)):]
+    else:
+        value += data.draw(st.binary(min_size=1, max_size=12))
+    values[index] = bytes(value)
+
+    expected = _outcome(lambda: CODEC._arrow_by_records(values, HEALTH))
+    by_columns = CODEC._arrow_by_columns(values, HEALTH)
+    if by_columns is not None:  # never accepts what the record reader refuses or reads otherwise
+        assert rows(by_columns) == expected
+    assert _outcome(lambda: codec.decode_to_arrow(values, HEALTH)) == expected
+
+
+def test_a_bad_value_is_still_named_by_its_index():
+    values = [codec.encode(health_signal()) for _ in range(3)]
+    values[1] = values[1][:-3]
+    with pytest.raises(codec.TruncatedValue) as raised:
+        codec.decode_to_arrow(values, HEALTH)
+    assert raised.value.index == 1
