@@ -156,12 +156,21 @@ STATEMENTS: dict[str, list[str]] = {
 """SeedStateChanged is not here: its transitions are checked one by one (see lifecycle.py)."""
 
 
+OWN_ROW_PAYLOADS = {"esper.telemetry.HealthSignal"}
+"""Event types whose whole content is one row of their own table (HealthSignal: the row of
+``health_signals`` with the same event_id). Their ``events`` row carries the envelope only:
+they are most of the log, and a JSON copy would cost more than all their other writes."""
+
+
 def events_statement(event_type: str, columns: list[str]) -> str:
-    """Every event into ``events``, its own fields as one JSON payload."""
-    payload = ", ".join(f'"{c}" := "{c}"' for c in columns)
+    """Every event into ``events``: its envelope, and its own fields as one JSON payload."""
+    if event_type in OWN_ROW_PAYLOADS:
+        payload = "NULL"
+    else:
+        payload = "to_json(struct_pack({}))".format(", ".join(f'"{c}" := "{c}"' for c in columns))
     short_type = event_type.rsplit(".", 1)[-1]
     return f"""INSERT INTO events
                SELECT _topic, _partition, _offset, '{short_type}', meta.event_id, meta.run_id,
                       meta.correlation_id, meta.causation_id, meta.source, meta.occurred_at,
-                      _logged_at, to_json(struct_pack({payload}))
+                      _logged_at, {payload}
                FROM b"""

@@ -7,7 +7,7 @@ replay is identical, row for row, to the live one.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: health_signals.gradient_norm
+SCHEMA_VERSION = 3  # 2: health_signals.gradient_norm; 3: no HealthSignal payloads in events
 
 TABLES = {
     "projection_meta": """
@@ -30,7 +30,7 @@ TABLES = {
         source VARCHAR NOT NULL,
         occurred_at TIMESTAMPTZ NOT NULL,
         logged_at TIMESTAMPTZ NOT NULL,
-        payload JSON NOT NULL""",
+        payload JSON""",  # NULL for HealthSignals: their row of health_signals is the payload
     "runs": """
         run_id VARCHAR PRIMARY KEY,
         name VARCHAR,

@@ -14,6 +14,7 @@ from esper.contracts import BlueprintStateChanged, ComponentType, EventMeta
 from esper.projections.client import QueryError, query
 from esper.projections.projector import LogRecord, ProjectionVersionMismatch, Projector
 from esper.projections.readonly import QueryTimeout, RefusedQuery
+from esper.projections.schema import SCHEMA_VERSION
 from tests.bus.events import new_run_id
 from tests.contracts.released import written_with
 from tests.projections.workload import health_signals, story
@@ -124,7 +125,8 @@ def test_a_file_of_the_previous_schema_version_is_refused(tmp_path):
     projector.connection.execute("UPDATE projection_meta SET value = '1'")
     projector.close()
     with pytest.raises(ProjectionVersionMismatch,
-                       match="holds projection schema version 1; this projector writes version 2"):
+                       match=f"holds projection schema version 1; this projector writes "
+                             f"version {SCHEMA_VERSION}"):
         Projector(tmp_path / "p.duckdb")
 
 
@@ -139,7 +141,7 @@ def test_a_refused_file_can_be_deleted_and_rebuilt_by_the_same_process(tmp_path)
     except ProjectionVersionMismatch:  # rebuilt while handling the error, as `esper run projector`
         path.unlink()
         fresh = Projector(path)
-    assert rows(fresh, "SELECT value FROM projection_meta") == [("2",)]
+    assert rows(fresh, "SELECT value FROM projection_meta") == [(str(SCHEMA_VERSION),)]
     fresh.close()
 
 
