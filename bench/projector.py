@@ -149,9 +149,9 @@ def main() -> None:
                 print(f"\rprojected {done:,}", end="", file=sys.stderr)
 
             projected = project(projector, bootstrap, on_batch=progress)
+            projector.close()  # its last checkpoint is part of the replay
             replay_s = time.perf_counter() - started
             print(file=sys.stderr)
-            projector.close()
             naive = naive_rate(bootstrap, args.naive_sample)
         finally:
             kafka.down()

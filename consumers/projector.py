@@ -9,6 +9,7 @@ project go to ``esper.deadletter`` before the transaction that skips them commit
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -51,8 +52,17 @@ TOPICS = [spec.name for spec in CATALOGUE]
 
 
 def log_records(messages: list) -> list[LogRecord]:
-    return [LogRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(),
-                      m.value() or b"", tuple(m.headers() or ())) for m in messages]
+    """The batch as plain records. Only dead letters keep their headers (the projector reads
+    them): reading a record's headers costs more than the rest of it, and a rejected record's
+    headers are read back from its message (``DeadLetterSink``)."""
+    records = []
+    append = records.append
+    for m in messages:
+        topic = m.topic()
+        append(LogRecord(topic, m.partition(), m.offset(), m.timestamp()[1], m.key(),
+                         m.value() or b"",
+                         tuple(m.headers() or ()) if topic == DEAD_LETTERS.name else ()))
+    return records
 
 
 class DeadLetterSink:
@@ -62,13 +72,19 @@ class DeadLetterSink:
         self.producer = Producer(producer_config(bootstrap))
         self.count = 0
 
-    def __call__(self, rejected: list[Rejected]) -> None:
+    def __call__(self, rejected: list[Rejected], messages: list = ()) -> None:
+        """``messages``: the batch the records came from, for their headers."""
+        if not rejected:
+            return
+        headers = {(m.topic(), m.partition(), m.offset()): m.headers() or [] for m in messages}
         for item in rejected:
             record = item.record
+            original = headers.get((record.topic, record.partition, record.offset),
+                                   list(record.headers))
             self.producer.produce(DEAD_LETTERS.name, record.value, record.key,
                                   headers=dead_letter_headers(
                                       record.topic, record.partition, record.offset,
-                                      record.value, list(record.headers), item.error))
+                                      record.value, original, item.error))
         if rejected and self.producer.flush(30):
             raise RuntimeError("dead letters not delivered within 30 s; batch not committed")
         self.count += len(rejected)
@@ -110,7 +126,9 @@ def project(projector: Projector, bootstrap: str, *, until: datetime | dict | No
         records = log_records(batch.messages)
         if run is not None:
             records = [r for r in records if of_run(r, run)]
-        projector.apply(records, before_commit=dead_letters, positions=batch.positions)
+        sink = (None if dead_letters is None
+                else functools.partial(dead_letters, messages=batch.messages))
+        projector.apply(records, before_commit=sink, positions=batch.positions)
         projected += len(records)
         if on_batch is not None:
             on_batch(projected)

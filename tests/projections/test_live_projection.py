@@ -32,7 +32,8 @@ def bootstrap(private_kafka):
 def test_live_projection_equals_a_replay_into_a_fresh_file(bootstrap, tmp_path):
     produce(bootstrap, story(new_run_id()) + story(new_run_id()))
     poison = Producer({"bootstrap.servers": bootstrap})
-    poison.produce("telemetry.seed.health", b"\xc3\x01 not a real event", b"run-x/1")
+    poison.produce("telemetry.seed.health", b"\xc3\x01 not a real event", b"run-x/1",
+                   headers=[("event_type", b"HealthSignal")])
     poison.flush(10)
     # Transactions leave markers (and aborted records) that no reader ever receives: the
     # projector must still count itself caught up, and replays must agree with it.
@@ -59,8 +60,9 @@ def test_live_projection_equals_a_replay_into_a_fresh_file(bootstrap, tmp_path):
     committed = [r for r in live_tables["events"] if r[5] == run_id]
     assert len(committed) == 4  # five committed (one is a blueprint's, of no run); none aborted
     [letter] = [row for row in live_tables["dead_letters"] if row[3] == "telemetry.seed.health"]
-    source_offset, error_class = letter[5], letter[6]
+    source_offset, error_class, event_type = letter[5], letter[6], letter[9]
     assert source_offset >= 0 and error_class == "UnknownFingerprint"
+    assert event_type == "HealthSignal"  # the rejected record's own header, kept
 
 
 def test_kill_9_at_random_points_keeps_every_count_exact(bootstrap, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 
 import duckdb
@@ -84,7 +83,7 @@ def test_out_of_contract_health_is_rejected_naming_the_field_and_the_rest_lands(
     valid = batch[7].value
     ratio = struct.pack("<d", signals[7].dead_neuron_ratio)
     assert valid.count(ratio) == 1
-    batch[7] = dataclasses.replace(batch[7], value=valid.replace(ratio, struct.pack("<d", 2.5)))
+    batch[7] = batch[7]._replace(value=valid.replace(ratio, struct.pack("<d", 2.5)))
     batch.append(LogRecord("telemetry.seed.health", 0, 50, 0, None, b"garbage"))
 
     rejected = projector.apply(batch)
@@ -99,7 +98,7 @@ def test_gradient_norms_land_and_a_v1_signal_has_none(projector):
     measured, old = health_signals(new_run_id(), 0, 2)
     measured = measured.model_copy(update={"gradient_norm": 0.25})
     batch = records([measured, old])
-    batch[1] = dataclasses.replace(batch[1], value=written_with(old, 1))
+    batch[1] = batch[1]._replace(value=written_with(old, 1))
 
     assert projector.apply(batch) == []
     assert rows(projector, "SELECT chunk_id, gradient_norm FROM health_signals ORDER BY 1") == [
@@ -112,7 +111,7 @@ def test_a_negative_gradient_norm_is_rejected_naming_the_field(projector):
     batch = records(signals)
     norm = struct.pack("<d", 0.123)
     assert batch[1].value.count(norm) == 1
-    batch[1] = dataclasses.replace(batch[1], value=batch[1].value.replace(
+    batch[1] = batch[1]._replace(value=batch[1].value.replace(
         norm, struct.pack("<d", -0.123)))
 
     [rejected] = projector.apply(batch)
