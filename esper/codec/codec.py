@@ -211,19 +211,58 @@ class Codec:
         which, ``where`` is the caller's context); with ``errors="return"`` the error takes the
         event's place in the result instead, so that a consumer can dead-letter it and go on.
         """
-        decoded: list[Any] = []
-        append = decoded.append
         with _gc_paused():
-            for index, (reader, stream, start, end) in enumerate(self._bodies(values)):
-                try:
-                    if type(reader) is not _Reader:
-                        raise reader  # the DecodeError of the value's header
-                    append(_read_event(reader, stream, start, end))
-                except DecodeError as error:
-                    if errors == "raise":
-                        raise error.at(where, index) from None
-                    append(error.at(where, index))
-        return decoded
+            decoded = self._models_by_columns(values, where)
+            if decoded is None:
+                decoded = self._models_by_records(values, where)
+        events, first_error = decoded
+        if first_error is not None and errors == "raise":
+            raise first_error
+        return events
+
+    def _models_by_records(self, values: Sequence[bytes], where: str | None
+                           ) -> tuple[list[Any], DecodeError | None]:
+        """Each value as its event or its DecodeError, read by fastavro; and the first error."""
+        decoded: list[Any] = []
+        append, first_error = decoded.append, None
+        for index, (reader, stream, start, end) in enumerate(self._bodies(values)):
+            try:
+                if type(reader) is not _Reader:
+                    raise reader  # the DecodeError of the value's header
+                append(_read_event(reader, stream, start, end))
+            except DecodeError as error:
+                append(error.at(where, index))
+                first_error = first_error or decoded[-1]
+        return decoded, first_error
+
+    def _models_by_columns(self, values: Sequence[bytes], where: str | None
+                           ) -> tuple[list[Any], DecodeError | None] | None:
+        """Values of one writer read by its column plan, as events or InvalidEvents, and the
+        first error; None for other batches, or where some body is malformed."""
+        if not values:
+            return None
+        header = values[0][:HEADER_SIZE]
+        reader = self._readers.get(header[len(MAGIC):]) if header[:2] == MAGIC else None
+        if reader is None or reader.model is None or reader.column_plan is None:
+            return None
+        buffer, starts, ends = columnar.concatenated(values)
+        if np.min(ends - starts) < HEADER_SIZE or not np.all(
+                buffer[starts[:, None] + np.arange(HEADER_SIZE)] == np.frombuffer(header, np.uint8)):
+            return None  # not all of that writer
+        try:
+            records = columnar.python_rows(
+                reader.column_plan.read(buffer, starts + HEADER_SIZE, ends))
+        except (columnar.Malformed, OverflowError):
+            return None
+        decoded: list[Any] = []
+        append, validate, first_error = decoded.append, reader.validate, None
+        for record in records:
+            try:
+                append(validate(record))
+            except ValidationError as error:
+                append(reader.invalid(error).at(where, len(decoded)))
+                first_error = first_error or decoded[-1]
+        return decoded, first_error
 
     def decode_to_arrow(self, values: Sequence[bytes], name: str) -> pa.RecordBatch:
         """Values of one event type (any version) as Arrow columns, without building models.
@@ -273,12 +312,9 @@ class Codec:
         value that is wrong (the record-by-record reader then says which, and why)."""
         if not values:
             return None
-        lengths = np.fromiter(map(len, values), np.int64, len(values))
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        if lengths.min() < HEADER_SIZE:
+        buffer, starts, ends = columnar.concatenated(values)
+        if np.min(ends - starts) < HEADER_SIZE:
             return None
-        buffer = np.frombuffer(b"".join(values) + bytes(columnar.PADDING), np.uint8)
         if not (np.all(buffer[starts] == MAGIC[0]) and np.all(buffer[starts + 1] == MAGIC[1])):
             return None
         fingerprints = buffer[(starts + len(MAGIC))[:, None] + np.arange(8)].view("<u8").ravel()

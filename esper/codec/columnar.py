@@ -20,6 +20,8 @@ record by record to say which value is wrong and why.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,46 @@ _CONTINUES = np.uint64(0x80)
 
 class Malformed(Exception):
     """Some body of the batch does not follow its schema; which one is for a slower reader."""
+
+
+def concatenated(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One buffer holding ``values`` and then PADDING zero bytes, and where each value starts
+    and ends in it."""
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
+    ends = np.cumsum(lengths)
+    return np.frombuffer(b"".join(values) + bytes(PADDING), np.uint8), ends - lengths, ends
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The rows of a batch a plan read, as the dicts fastavro reads: records as dicts,
+    timestamps as aware UTC datetimes. Raises OverflowError for a timestamp beyond datetime's
+    years, as fastavro does."""
+    names = batch.schema.names
+    return [dict(zip(names, row))
+            for row in zip(*(_python(column) for column in batch.columns))]
+
+
+def _python(array: pa.Array) -> list[Any]:
+    kind = array.type
+    if pa.types.is_struct(kind):
+        names = [field.name for field in kind]
+        rows = [dict(zip(names, row))
+                for row in zip(*(_python(array.field(i)) for i in range(kind.num_fields)))]
+        if array.null_count:
+            rows = [row if valid else None
+                    for row, valid in zip(rows, array.is_valid().to_pylist())]
+        return rows
+    if pa.types.is_timestamp(kind):
+        # Arrow's own conversion gives zoneinfo datetimes, and at five times the cost.
+        if kind.tz != "UTC":
+            raise TypeError(f"{kind}: only UTC timestamps")
+        step = timedelta(microseconds=1) if kind.unit == "us" else timedelta(milliseconds=1)
+        return [None if ticks is None else _EPOCH + step * ticks
+                for ticks in array.cast(pa.int64()).to_pylist()]
+    return array.to_pylist()
 
 
 class Bodies:

@@ -1,9 +1,11 @@
-"""Arrow columns read with numpy (`esper.codec.columnar`) equal what fastavro reads, value for
-value; a batch they cannot read exactly is read record by record instead."""
+"""Batches read with numpy (`esper.codec.columnar`), as Arrow columns or as models, equal what
+fastavro reads, value for value; a batch they cannot read exactly is read record by record."""
 
 from __future__ import annotations
 
 import math
+import struct
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,6 +60,42 @@ def test_columns_equal_records_for_every_covered_event(name, data):
     assert rows(by_columns) == rows(by_records)
 
 
+@pytest.mark.parametrize("name", COVERED)
+@fuzz
+@given(data=st.data())
+def test_models_by_columns_equal_models_by_records(name, data):
+    events = data.draw(st.lists(models(EVENT_MODELS[name]), min_size=1, max_size=30))
+    values = codec.encode_batch(events)
+    by_columns, error = CODEC._models_by_columns(values, None)
+    assert error is None
+    assert by_columns == CODEC._models_by_records(values, None)[0] == events
+    assert [e.meta.occurred_at.tzinfo for e in by_columns] == [UTC] * len(events)
+
+
+def _errors(decoded) -> list:
+    return [(type(e), e.index, getattr(e, "field", None), str(e)) if isinstance(e, DecodeError)
+            else e for e in decoded]
+
+
+def test_an_event_that_breaks_its_contract_gets_the_same_error_either_way():
+    signals = [health_signal(chunk_id=i) for i in range(4)]
+    values = [codec.encode(s) for s in signals]
+    values[2] = codec.encode(signals[2]).replace(
+        struct.pack("<d", signals[2].dead_neuron_ratio), struct.pack("<d", 1.5))
+    by_columns, error = CODEC._models_by_columns(values, "here")
+    assert _errors(by_columns) == _errors(CODEC._models_by_records(values, "here")[0])
+    assert error is by_columns[2] and error.field == "dead_neuron_ratio" and error.index == 2
+    with pytest.raises(codec.InvalidEvent, match="dead_neuron_ratio"):
+        codec.decode_batch(values)
+
+
+def test_batches_of_several_writers_are_read_by_records():
+    signals = [health_signal(chunk_id=1), health_signal(chunk_id=2)]
+    values = [codec.encode(signals[0]), written_with(signals[1], 1)]
+    assert CODEC._models_by_columns(values, None) is None
+    assert codec.decode_batch(values) == signals
+
+
 def test_values_of_an_older_version_are_read_as_the_current_schema():
     signals = [health_signal(chunk_id=i, gradient_norm=0.5) for i in range(6)]
     values = [written_with(s, 1) if i % 2 else codec.encode(s) for i, s in enumerate(signals)]
@@ -97,6 +135,8 @@ def test_a_corrupt_value_gets_the_record_readers_answer(data):
     if by_columns is not None:  # never accepts what the record reader refuses or reads otherwise
         assert rows(by_columns) == expected
     assert _outcome(lambda: codec.decode_to_arrow(values, HEALTH)) == expected
+    assert _errors(codec.decode_batch(values, errors="return")) == _errors(
+        CODEC._models_by_records(values, None)[0])
 
 
 def test_a_bad_value_is_still_named_by_its_index():
