@@ -7,8 +7,10 @@ so that every value ever written decodes into today's model. With a Schema Regis
 values are written in the Confluent wire format instead (0x00, a 4-byte schema id, the body),
 and both framings are read.
 
-The batch loops are written for speed: one buffer for all values (a BytesIO per value costs
-more than decoding a small body), fastavro's schemas parsed once, pydantic's validator called
+Batches are read a column at a time with numpy (``columnar``) where their writer's schema
+allows: straight to Arrow, or to the dicts each model is validated from. Everything else is read
+record by record by fastavro, written for speed: one buffer for all values (a BytesIO per value
+costs more than decoding a small body), schemas parsed once, pydantic's validator called
 directly, and the cyclic garbage collector paused while a batch builds its objects.
 """
 
