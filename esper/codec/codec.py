@@ -7,7 +7,7 @@ so that every value ever written decodes into today's model. With a Schema Regis
 values are written in the Confluent wire format instead (0x00, a 4-byte schema id, the body),
 and both framings are read.
 
-Batches are read a column at a time with numpy (``columnar``) where their writer's schema
+Batches are read a column at a time with numpy (``column_reader``) where their writer's schema
 allows: straight to Arrow, or to the dicts each model is validated from. Everything else is read
 record by record by fastavro, written for speed: one buffer for all values (a BytesIO per value
 costs more than decoding a small body), schemas parsed once, pydantic's validator called
@@ -29,7 +29,7 @@ import pyarrow as pa
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from esper.codec import columnar
+from esper.codec import column_reader, column_writer
 from esper.codec.arrow import RecordBatchBuilder
 from esper.codec.avro import without_logical_types
 from esper.codec.confluent import CONFLUENT_MAGIC, ConfluentRegistry
@@ -58,6 +58,7 @@ class _Writer:
     schema: dict[str, Any]
     to_record: Callable[[Event], dict[str, Any]]
     version: SchemaVersion
+    column_plan: column_writer.Plan | None
 
 
 class _Reader:
@@ -88,9 +89,9 @@ class _Reader:
         self._target = target
 
     @functools.cached_property
-    def column_plan(self) -> columnar.Plan | None:
+    def column_plan(self) -> column_reader.Plan | None:
         """How to read this writer's bodies as Arrow columns with numpy, if it can be done."""
-        return columnar.plan(self.version.schema, self._target.schema)
+        return column_reader.plan(self.version.schema, self._target.schema)
 
     def _no_model(self, record: dict[str, Any]) -> Event:
         raise UnknownFingerprint(
@@ -155,7 +156,8 @@ class Codec:
         for name, model in self._models.items():
             current = self.store.current(name)
             schema = parse_schema(without_logical_types(current.schema, _UUID))  # see _Reader
-            self._writers[model] = _Writer(schema, record_converter(model), current)
+            self._writers[model] = _Writer(schema, record_converter(model), current,
+                                           column_writer.plan(current.schema))
             if registry is None:
                 self._headers[model] = MAGIC + current.fingerprint
         for version in self.store.versions():
@@ -173,7 +175,19 @@ class Codec:
         return stream.getvalue()
 
     def encode_batch(self, events: Iterable[Event]) -> list[bytes]:
-        """Many events as record values, written through one buffer."""
+        """Many events as record values: column by column where they are all of one type that
+        ``column_writer`` covers, else one by one through one buffer."""
+        events = events if isinstance(events, list) else list(events)
+        if events:
+            model = type(events[0])
+            writer = self._writers.get(model)
+            header = self._headers.get(model)
+            if (writer is not None and header is not None and writer.column_plan is not None
+                    and all(type(event) is model for event in events)):
+                try:
+                    return writer.column_plan.write(events, header)
+                except column_writer.Unwritable:
+                    pass  # fastavro's loop below says what is wrong
         writers, headers = self._writers, self._headers
         stream = io.BytesIO()
         write, tell = stream.write, stream.tell
@@ -247,14 +261,14 @@ class Codec:
         reader = self._readers.get(header[len(MAGIC):]) if header[:2] == MAGIC else None
         if reader is None or reader.model is None or reader.column_plan is None:
             return None
-        buffer, starts, ends = columnar.concatenated(values)
+        buffer, starts, ends = column_reader.concatenated(values)
         if np.min(ends - starts) < HEADER_SIZE or not np.all(
                 buffer[starts[:, None] + np.arange(HEADER_SIZE)] == np.frombuffer(header, np.uint8)):
             return None  # not all of that writer
         try:
-            records = columnar.python_rows(
+            records = column_reader.python_rows(
                 reader.column_plan.read(buffer, starts + HEADER_SIZE, ends))
-        except (columnar.Malformed, OverflowError):
+        except (column_reader.Malformed, OverflowError):
             return None
         decoded: list[Any] = []
         append, validate, first_error = decoded.append, reader.validate, None
@@ -274,7 +288,7 @@ class Codec:
         the Avro types and schema resolution are checked; the models' constraints (ranges,
         patterns, cross-field rules) are not: use ``decode_batch`` where they must be.
 
-        Batches are read column by column with numpy where ``columnar`` covers their schemas,
+        Batches are read column by column with numpy where ``column_reader`` covers their schemas,
         else (and to name a bad value) record by record with fastavro; both give equal batches.
         """
         name = self.store.resolve_name(name)
@@ -309,12 +323,12 @@ class Codec:
             return builder.build(records)
 
     def _arrow_by_columns(self, values: Sequence[bytes], name: str) -> pa.RecordBatch | None:
-        """``values`` read column by column (see ``columnar``), or None where that does not
+        """``values`` read column by column (see ``column_reader``), or None where that does not
         apply: other framings, unknown or foreign writers, schemas it does not cover, or some
         value that is wrong (the record-by-record reader then says which, and why)."""
         if not values:
             return None
-        buffer, starts, ends = columnar.concatenated(values)
+        buffer, starts, ends = column_reader.concatenated(values)
         if np.min(ends - starts) < HEADER_SIZE:
             return None
         if not (np.all(buffer[starts] == MAGIC[0]) and np.all(buffer[starts + 1] == MAGIC[1])):
@@ -335,7 +349,7 @@ class Codec:
                 rows = np.flatnonzero(which == index)
                 parts.append(plan.read(buffer, starts[rows] + HEADER_SIZE, ends[rows]))
                 order.append(rows)
-        except columnar.Malformed:
+        except column_reader.Malformed:
             return None
         table = pa.Table.from_batches(parts).combine_chunks()
         return table.take(np.argsort(np.concatenate(order))).to_batches()[0]

@@ -1,24 +1,25 @@
-"""Batches read with numpy (`esper.codec.columnar`), as Arrow columns or as models, equal what
-fastavro reads, value for value; a batch they cannot read exactly is read record by record."""
+"""Batches written and read with numpy (`esper.codec.column_writer`, `column_reader`) are what
+fastavro writes and reads, byte for byte and value for value; a batch they cannot handle
+exactly goes through fastavro record by record."""
 
 from __future__ import annotations
 
 import math
 import struct
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper import codec
-from esper.codec import DecodeError
+from esper.codec import DecodeError, column_writer
 from esper.codec.codec import HEADER_SIZE
 from esper.contracts import EVENT_MODELS
 
 from tests.contracts.builders import health_signal
 from tests.contracts.released import written_with
-from tests.contracts.strategies import models
+from tests.contracts.strategies import events, models
 
 CODEC = codec.default_codec()
 HEALTH = "esper.telemetry.HealthSignal"
@@ -70,6 +71,32 @@ def test_models_by_columns_equal_models_by_records(name, data):
     assert error is None
     assert by_columns == CODEC._models_by_records(values, None)[0] == events
     assert [e.meta.occurred_at.tzinfo for e in by_columns] == [UTC] * len(events)
+
+
+@pytest.mark.parametrize("name", COVERED)
+@fuzz
+@given(data=st.data())
+def test_columns_write_the_bytes_fastavro_writes(name, data):
+    events = data.draw(st.lists(models(EVENT_MODELS[name]), min_size=1, max_size=30))
+    assert CODEC._writers[EVENT_MODELS[name]].column_plan is not None
+    assert codec.encode_batch(events) == [codec.encode(event) for event in events]
+
+
+@fuzz
+@given(st.lists(events(), min_size=1, max_size=8))
+def test_a_batch_of_several_types_is_written_event_by_event(batch):
+    assert codec.encode_batch(batch) == [codec.encode(event) for event in batch]
+
+
+def test_a_value_the_columns_cannot_write_goes_to_fastavro():
+    signals = [health_signal(chunk_id=i) for i in range(3)]
+    naive = signals[1].meta.model_construct(**{**dict(signals[1].meta), "occurred_at": datetime(
+        2026, 1, 1)})
+    signals[1] = signals[1].model_construct(**{**dict(signals[1]), "meta": naive})
+    plan = CODEC._writers[type(signals[0])].column_plan
+    with pytest.raises(column_writer.Unwritable, match="naive"):
+        plan.write(signals, b"")
+    assert codec.encode_batch(signals) == [codec.encode(s) for s in signals]
 
 
 def _errors(decoded) -> list:
