@@ -80,10 +80,11 @@ def measure_all(measurements: Sequence[Measurement]) -> list[Health]:
     On a small model each tensor operation costs about as much as its arithmetic, and this
     runs on the training thread: few operations per measurement, and one ``tolist`` at the end.
     """
-    prepared = [(_units(output), [p.grad.detach() for p in parameters if p.grad is not None])
-                for output, parameters, _, _ in measurements]
-    figures = torch.stack([figure for units, gradients in prepared
-                           for figure in _figures(units, gradients)]).tolist()
+    with torch.inference_mode():  # figures only: no autograd bookkeeping on any operation
+        prepared = [(_units(output), [p.grad.detach() for p in parameters if p.grad is not None])
+                    for output, parameters, _, _ in measurements]
+        figures = torch.stack([figure for units, gradients in prepared
+                               for figure in _figures(units, gradients)]).tolist()
     healths = []
     for index, ((units, _), (_, _, latency_ms, errors)) in enumerate(zip(prepared, measurements)):
         variance, dead, correlation, gradient_norm = _health_figures(
