@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from esper.bus.clients import consumer_config, producer_config
+from esper.gc_pause import gc_paused
 from esper.bus.records import (
     Delivered,
     Poison,
@@ -134,6 +135,10 @@ class EventConsumer:
     # --- processing -----------------------------------------------------------------------
 
     def process_batch(self, messages: list) -> None:
+        with gc_paused():
+            self._process_batch(messages)
+
+    def _process_batch(self, messages: list) -> None:
         self.stats.batch_started()
         deadline = time.monotonic() + self._batch_budget_s
         for message in messages:

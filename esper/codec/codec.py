@@ -17,10 +17,8 @@ directly, and the cyclic garbage collector paused while a batch builds its objec
 from __future__ import annotations
 
 import functools
-import gc
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +44,7 @@ from esper.codec.errors import (
 from esper.codec.records import record_converter
 from esper.codec.store import SchemaStore, SchemaVersion, fingerprint_of_schema
 from esper.contracts import EVENT_MODELS, Event
+from esper.gc_pause import gc_paused
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -192,7 +191,7 @@ class Codec:
         stream = io.BytesIO()
         write, tell = stream.write, stream.tell
         ends = []
-        with _gc_paused():
+        with gc_paused():
             for event in events:
                 model = type(event)
                 writer = writers.get(model) or self._refuse_to_encode(model)
@@ -227,7 +226,7 @@ class Codec:
         which, ``where`` is the caller's context); with ``errors="return"`` the error takes the
         event's place in the result instead, so that a consumer can dead-letter it and go on.
         """
-        with _gc_paused():
+        with gc_paused():
             decoded = self._models_by_columns(values, where)
             if decoded is None:
                 decoded = self._models_by_records(values, where)
@@ -302,7 +301,7 @@ class Codec:
             self._arrow_builders[name] = builder
         records: list[dict[str, Any]] = []
         append = records.append
-        with _gc_paused():
+        with gc_paused():
             for index, (reader, stream, start, end) in enumerate(self._bodies(values)):
                 try:
                     if type(reader) is not _Reader:
@@ -472,21 +471,3 @@ def _read_event(reader: _Reader, stream: io.BytesIO, start: int, end: int) -> Ev
         return reader.validate(record)
     except ValidationError as error:
         raise reader.invalid(error) from None
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch builds many objects.
-
-    A batch of events allocates tens of thousands of objects, and the collector would scan
-    them every few hundred allocations although none is garbage: that scanning cost a fifth of
-    the decoding. Reference counting still frees everything as usual, and collection resumes
-    when the batch is done, if it was on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
