@@ -18,7 +18,6 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from esper.bus.clients import consumer_config, producer_config
-from esper.gc_pause import gc_paused
 from esper.bus.records import (
     Delivered,
     Poison,
@@ -27,6 +26,7 @@ from esper.bus.records import (
     group_batches,
     send_dead_letter,
 )
+from esper.gc_pause import gc_paused
 
 Handler = Callable[[Delivered], Any]
 

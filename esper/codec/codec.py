@@ -252,30 +252,28 @@ class Codec:
 
     def _models_by_columns(self, values: Sequence[bytes], where: str | None
                            ) -> tuple[list[Any], DecodeError | None] | None:
-        """Values of one writer read by its column plan, as events or InvalidEvents, and the
-        first error; None for other batches, or where some body is malformed."""
+        """Values of one event type read as Arrow columns (``_arrow_by_columns``), then each
+        validated as its model; events or InvalidEvents, and the first error. None where the
+        columns do not apply."""
         if not values:
             return None
-        header = values[0][:HEADER_SIZE]
-        reader = self._readers.get(header[len(MAGIC):]) if header[:2] == MAGIC else None
-        if reader is None or reader.model is None or reader.column_plan is None:
+        first = self._readers.get(values[0][len(MAGIC):HEADER_SIZE])
+        if first is None or first.model is None:
             return None
-        buffer, starts, ends = column_reader.concatenated(values)
-        if np.min(ends - starts) < HEADER_SIZE or not np.all(
-                buffer[starts[:, None] + np.arange(HEADER_SIZE)] == np.frombuffer(header, np.uint8)):
-            return None  # not all of that writer
+        batch = self._arrow_by_columns(values, first.name)
+        if batch is None:
+            return None
         try:
-            records = column_reader.python_rows(
-                reader.column_plan.read(buffer, starts + HEADER_SIZE, ends))
-        except (column_reader.Malformed, OverflowError):
+            records = column_reader.python_rows(batch)
+        except OverflowError:
             return None
         decoded: list[Any] = []
-        append, validate, first_error = decoded.append, reader.validate, None
-        for record in records:
+        append, validate, first_error = decoded.append, first.validate, None
+        for index, record in enumerate(records):
             try:
                 append(validate(record))
-            except ValidationError as error:
-                append(reader.invalid(error).at(where, len(decoded)))
+            except ValidationError as error:  # named with the writer of its own value
+                append(self._reader_for(values[index])[0].invalid(error).at(where, index))
                 first_error = first_error or decoded[-1]
         return decoded, first_error
 

@@ -17,7 +17,7 @@ from esper.codec import DecodeError, column_writer
 from esper.codec.codec import HEADER_SIZE
 from esper.contracts import EVENT_MODELS
 
-from tests.contracts.builders import health_signal
+from tests.contracts.builders import decision, health_signal
 from tests.contracts.released import written_with
 from tests.contracts.strategies import events, models
 
@@ -116,11 +116,18 @@ def test_an_event_that_breaks_its_contract_gets_the_same_error_either_way():
         codec.decode_batch(values)
 
 
-def test_batches_of_several_writers_are_read_by_records():
-    signals = [health_signal(chunk_id=1), health_signal(chunk_id=2)]
-    values = [codec.encode(signals[0]), written_with(signals[1], 1)]
-    assert CODEC._models_by_columns(values, None) is None
-    assert codec.decode_batch(values) == signals
+def test_several_versions_of_one_event_are_read_by_columns_and_other_types_by_records():
+    signals = [health_signal(chunk_id=1), health_signal(chunk_id=2), health_signal(chunk_id=3)]
+    values = [codec.encode(signals[0]), written_with(signals[1], 1), written_with(signals[2], 1)]
+    values[2] = values[2].replace(struct.pack("<d", signals[2].dead_neuron_ratio),
+                                  struct.pack("<d", 1.5))
+    by_columns, error = CODEC._models_by_columns(values, None)
+    assert by_columns[:2] == signals[:2]
+    assert _errors(by_columns) == _errors(CODEC._models_by_records(values, None)[0])
+    assert error.fingerprint == values[2][2:HEADER_SIZE].hex()  # its own writer, v1
+    mixed = [codec.encode(signals[0]), codec.encode(decision())]
+    assert CODEC._models_by_columns(mixed, None) is None
+    assert codec.decode_batch(mixed) == [signals[0], codec.decode(mixed[1])]
 
 
 def test_values_of_an_older_version_are_read_as_the_current_schema():
