@@ -33,9 +33,9 @@ Handler = Callable[[Delivered], Any]
 
 @dataclasses.dataclass
 class ConsumerStats:
-    events: int = 0
+    events: int = 0  # records decoded and handled, or without a handler
     dead_letters: int = 0
-    unhandled: int = 0  # events of a type with no handler
+    unhandled: int = 0  # of the events, those of a type with no handler
     busy_since: float | None = None  # monotonic time the first batch arrived
     busy_until: float | None = None  # ... and the last one was done
 
@@ -51,7 +51,7 @@ class ConsumerStats:
         """Records processed per second, from the first batch to the end of the last."""
         if self.busy_since is None or self.busy_until is None:
             return 0.0
-        records = self.events + self.dead_letters + self.unhandled
+        records = self.events + self.dead_letters
         return records / max(self.busy_until - self.busy_since, 1e-9)
 
 
@@ -139,38 +139,56 @@ class EventConsumer:
             self._process_batch(messages)
 
     def _process_batch(self, messages: list) -> None:
-        self.stats.batch_started()
+        stats = self.stats
+        stats.batch_started()
         deadline = time.monotonic() + self._batch_budget_s
         for message in messages:
             if message.error() is not None and message.error().fatal():
                 raise KafkaException(message.error())
         # Transient broker-side conditions come as error messages; librdkafka retries them.
         messages = [m for m in messages if m.error() is None]
-        for index, (message, record) in enumerate(zip(messages, decode_messages(messages))):
-            if time.monotonic() > deadline:
+        records = decode_messages(messages)
+        handlers, monotonic, pending = self.handlers, time.monotonic, self._pending
+        for index, record in enumerate(records):
+            if monotonic() > deadline:
                 self._rewind(messages[index:])
                 break
-            if isinstance(record, Delivered):
-                handler = self.handlers.get(type(record.event).__name__)
+            if type(record) is Delivered:
+                handler = handlers.get(type(record.event).__name__)
                 if handler is None:
-                    self.stats.unhandled += 1
+                    stats.unhandled += 1
                 else:
                     try:
-                        call_with_retries(handler, record, self.retries, self.backoff_s)
+                        handler(record)
                     except Exception as error:
-                        record = Poison(message, error)
-            if isinstance(record, Poison):
+                        record = self._retried(handler, record, messages[index], error)
+            if type(record) is Poison:
                 send_dead_letter(self._produce_dead_letter, record)
-                self.stats.dead_letters += 1
+                stats.dead_letters += 1
+                message = record.message
+                pending[(message.topic(), message.partition())] = message.offset() + 1
             else:
-                self.stats.events += 1
-            self._pending[(message.topic(), message.partition())] = message.offset() + 1
+                stats.events += 1
+                pending[(record.topic, record.partition)] = record.offset + 1
         # A dead letter must be durable before the offset that skips its record is committed.
         if self._dead_letters.flush(30):
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT,
                                             "dead letters not delivered within 30 s"))
         self._commit(asynchronous=True)
-        self.stats.batch_done()
+        stats.batch_done()
+
+    def _retried(self, handler: Handler, record: Delivered, message: Any,
+                 error: Exception) -> Delivered | Poison:
+        """``record`` if its handler, having failed once, succeeds within the retries (with
+        exponential backoff); else its Poison, with the last error."""
+        if self.retries:
+            time.sleep(self.backoff_s)
+            try:
+                call_with_retries(handler, record, self.retries - 1, self.backoff_s * 2)
+                return record
+            except Exception as last:
+                error = last
+        return Poison(message, error)
 
     def _produce_dead_letter(self, topic, key, value, headers) -> None:
         self._dead_letters.produce(topic, key=key, value=value, headers=headers)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from esper.codec import column_reader, column_writer
+from esper.codec import column_models, column_reader, column_writer
 from esper.codec.arrow import RecordBatchBuilder
 from esper.codec.avro import without_logical_types
 from esper.codec.confluent import CONFLUENT_MAGIC, ConfluentRegistry
@@ -252,9 +252,9 @@ class Codec:
 
     def _models_by_columns(self, values: Sequence[bytes], where: str | None
                            ) -> tuple[list[Any], DecodeError | None] | None:
-        """Values of one event type read as Arrow columns (``_arrow_by_columns``), then each
-        validated as its model; events or InvalidEvents, and the first error. None where the
-        columns do not apply."""
+        """Values of one event type read as Arrow columns (``_arrow_by_columns``) and made into
+        models by ``column_models`` where its plan applies; pydantic validates the other rows.
+        Events or InvalidEvents, and the first error; None where the columns do not apply."""
         if not values:
             return None
         first = self._readers.get(values[0][len(MAGIC):HEADER_SIZE])
@@ -263,18 +263,24 @@ class Codec:
         batch = self._arrow_by_columns(values, first.name)
         if batch is None:
             return None
+        plan = column_models.plan(first.model, batch.schema)
         try:
-            records = column_reader.python_rows(batch)
-        except OverflowError:
+            if plan is None:
+                decoded, left = [None] * batch.num_rows, list(range(batch.num_rows))
+                records = column_reader.python_rows(batch)
+            else:
+                decoded, left = plan.models(batch)
+                records = column_reader.python_rows(batch.take(pa.array(left, pa.int64()))
+                                                    ) if left else []
+        except OverflowError:  # a timestamp beyond datetime's years: fastavro says which
             return None
-        decoded: list[Any] = []
-        append, validate, first_error = decoded.append, first.validate, None
-        for index, record in enumerate(records):
+        validate, first_error = first.validate, None
+        for index, record in zip(left, records):
             try:
-                append(validate(record))
+                decoded[index] = validate(record)
             except ValidationError as error:  # named with the writer of its own value
-                append(self._reader_for(values[index])[0].invalid(error).at(where, index))
-                first_error = first_error or decoded[-1]
+                decoded[index] = self._reader_for(values[index])[0].invalid(error).at(where, index)
+                first_error = first_error or decoded[index]
         return decoded, first_error
 
     def decode_to_arrow(self, values: Sequence[bytes], name: str) -> pa.RecordBatch:

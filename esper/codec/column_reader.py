@@ -59,15 +59,16 @@ def python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     years, as fastavro does."""
     names = batch.schema.names
     return [dict(zip(names, row))
-            for row in zip(*(_python(column) for column in batch.columns))]
+            for row in zip(*(python_values(column) for column in batch.columns))]
 
 
-def _python(array: pa.Array) -> list[Any]:
+def python_values(array: pa.Array) -> list[Any]:
+    """A column's values as fastavro reads them (see ``python_rows``)."""
     kind = array.type
     if pa.types.is_struct(kind):
         names = [field.name for field in kind]
         rows = [dict(zip(names, row))
-                for row in zip(*(_python(array.field(i)) for i in range(kind.num_fields)))]
+                for row in zip(*(python_values(array.field(i)) for i in range(kind.num_fields)))]
         if array.null_count:
             rows = [row if valid else None
                     for row, valid in zip(rows, array.is_valid().to_pylist())]
