@@ -9,7 +9,7 @@ from torch import nn
 from esper.contracts import SeedState
 from esper.kasmina import wrap
 from esper.tolaria import HealthProbe
-from esper.tolaria.health import measure
+from esper.tolaria.health import measure, measure_all
 from esper.tolaria.system import ProcessMonitor
 
 
@@ -49,6 +49,23 @@ def test_gradient_norm_latency_and_the_score_formula():
     v, c = health.activation_variance, health.avg_correlation
     expected = 0.4 * (1 - 0.0) + 0.2 * (1 - c) + 0.2 * v / (v + 0.01) + 0.2 * 5.0 / (5.0 + 1e-4)
     assert health.score == pytest.approx(expected)
+
+
+def test_outputs_measured_together_are_measured_as_alone():
+    generator = torch.Generator().manual_seed(2)
+    outputs = [torch.randn(32, 7, generator=generator), torch.randn(32, 3, generator=generator) - 1,
+               torch.randn(5, 4, 2, 2, generator=generator), torch.randn(32, 80, generator=generator),
+               torch.full((32, 2), -1.0)]
+    parameters = [[weight_with_grad(3.0, 4.0)], [], [weight_with_grad(1.0), weight_with_grad(2.0)],
+                  [weight_with_grad(0.5)], []]
+    together = measure_all([(o, p, 0.5, 0) for o, p in zip(outputs, parameters)])
+    for health, output, own in zip(together, outputs, parameters):
+        alone = measure(output, own, 0.5)
+        assert health.dead_neuron_ratio == alone.dead_neuron_ratio
+        assert health.activation_variance == pytest.approx(output.var().item(), rel=1e-6)
+        assert health.avg_correlation == pytest.approx(alone.avg_correlation, abs=1e-6)
+        assert health.gradient_norm == pytest.approx(alone.gradient_norm)
+    assert together[-1].dead_neuron_ratio == 1.0  # of its 2 units, not of the 80 padded to
 
 
 def test_a_collapsed_layer_scores_low_and_any_error_scores_zero():
