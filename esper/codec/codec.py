@@ -51,6 +51,13 @@ HEADER_SIZE = len(MAGIC) + 8
 _CONFLUENT_HEADER_SIZE = 5
 _UUID = frozenset({"uuid"})
 
+# Reading or writing a batch a column at a time costs a few hundred numpy and Arrow calls
+# whatever its length (and compiling the models' patterns): below these sizes (the crossovers
+# measured on HealthSignal) one record at a time is faster. A consumer at a low rate gets
+# batches of a few records: read by columns, one record cost a millisecond.
+_ARROW_COLUMNS_FROM = 64
+_MODEL_COLUMNS_FROM = 200
+
 
 @dataclass(frozen=True)
 class _Writer:
@@ -174,14 +181,16 @@ class Codec:
         return stream.getvalue()
 
     def encode_batch(self, events: Iterable[Event]) -> list[bytes]:
-        """Many events as record values: column by column where they are all of one type that
-        ``column_writer`` covers, else one by one through one buffer."""
+        """Many events as record values: column by column where there are enough of them and
+        they are all of one type that ``column_writer`` covers, else one by one through one
+        buffer."""
         events = events if isinstance(events, list) else list(events)
         if events:
             model = type(events[0])
             writer = self._writers.get(model)
             header = self._headers.get(model)
-            if (writer is not None and header is not None and writer.column_plan is not None
+            if (len(events) >= _MODEL_COLUMNS_FROM and writer is not None and header is not None
+                    and writer.column_plan is not None
                     and all(type(event) is model for event in events)):
                 try:
                     return writer.column_plan.write(events, header)
@@ -227,7 +236,8 @@ class Codec:
         event's place in the result instead, so that a consumer can dead-letter it and go on.
         """
         with gc_paused():
-            decoded = self._models_by_columns(values, where)
+            decoded = (self._models_by_columns(values, where)
+                       if len(values) >= _MODEL_COLUMNS_FROM else None)
             if decoded is None:
                 decoded = self._models_by_records(values, where)
         events, first_error = decoded
@@ -291,11 +301,12 @@ class Codec:
         the Avro types and schema resolution are checked; the models' constraints (ranges,
         patterns, cross-field rules) are not: use ``decode_batch`` where they must be.
 
-        Batches are read column by column with numpy where ``column_reader`` covers their schemas,
-        else (and to name a bad value) record by record with fastavro; both give equal batches.
+        Batches of 64 values or more are read column by column with numpy where
+        ``column_reader`` covers their schemas, others (and to name a bad value) record by record
+        with fastavro; both give equal batches.
         """
         name = self.store.resolve_name(name)
-        batch = self._arrow_by_columns(values, name)
+        batch = self._arrow_by_columns(values, name) if len(values) >= _ARROW_COLUMNS_FROM else None
         return batch if batch is not None else self._arrow_by_records(values, name)
 
     def _arrow_by_records(self, values: Sequence[bytes], name: str) -> pa.RecordBatch:

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from esper import codec
 from esper.codec import DecodeError, column_writer
+from esper.codec.codec import _ARROW_COLUMNS_FROM as ARROW_COLUMNS_FROM
+from esper.codec.codec import _MODEL_COLUMNS_FROM as MODEL_COLUMNS_FROM
 from esper.codec.codec import HEADER_SIZE
 from esper.contracts import EVENT_MODELS
 
@@ -78,8 +80,10 @@ def test_models_by_columns_equal_models_by_records(name, data):
 @given(data=st.data())
 def test_columns_write_the_bytes_fastavro_writes(name, data):
     events = data.draw(st.lists(models(EVENT_MODELS[name]), min_size=1, max_size=30))
-    assert CODEC._writers[EVENT_MODELS[name]].column_plan is not None
-    assert codec.encode_batch(events) == [codec.encode(event) for event in events]
+    plan = CODEC._writers[EVENT_MODELS[name]].column_plan
+    assert plan is not None
+    header = codec.encode(events[0])[:HEADER_SIZE]
+    assert plan.write(events, header) == [codec.encode(event) for event in events]
 
 
 @fuzz
@@ -89,7 +93,7 @@ def test_a_batch_of_several_types_is_written_event_by_event(batch):
 
 
 def test_a_value_the_columns_cannot_write_goes_to_fastavro():
-    signals = [health_signal(chunk_id=i) for i in range(3)]
+    signals = [health_signal(chunk_id=i) for i in range(MODEL_COLUMNS_FROM)]
     naive = signals[1].meta.model_construct(**{**dict(signals[1].meta), "occurred_at": datetime(
         2026, 1, 1)})
     signals[1] = signals[1].model_construct(**{**dict(signals[1]), "meta": naive})
@@ -97,6 +101,29 @@ def test_a_value_the_columns_cannot_write_goes_to_fastavro():
     with pytest.raises(column_writer.Unwritable, match="naive"):
         plan.write(signals, b"")
     assert codec.encode_batch(signals) == [codec.encode(s) for s in signals]
+
+
+def test_batches_are_read_and_written_by_columns_from_where_that_is_faster(monkeypatch):
+    def refused(*args):
+        raise AssertionError("the other path")
+
+    small, large = [[health_signal(chunk_id=i) for i in range(n)]
+                    for n in (ARROW_COLUMNS_FROM - 1, MODEL_COLUMNS_FROM)]
+    values = {len(batch): [codec.encode(s) for s in batch] for batch in (small, large)}
+    with monkeypatch.context() as patch:
+        for method in ("_arrow_by_columns", "_models_by_columns"):
+            patch.setattr(CODEC, method, refused)
+        patch.setattr(CODEC._writers[type(small[0])].column_plan, "write", refused)
+        assert codec.decode_batch(values[len(small)]) == small
+        codec.decode_to_arrow(values[len(small)], HEALTH)
+        assert codec.encode_batch(small) == values[len(small)]
+    with monkeypatch.context() as patch:
+        for method in ("_arrow_by_records", "_models_by_records"):
+            patch.setattr(CODEC, method, refused)
+        patch.setattr(codec.codec, "_write_body", refused)
+        assert codec.decode_batch(values[len(large)]) == large
+        codec.decode_to_arrow(values[len(large)], HEALTH)
+        assert codec.encode_batch(large) == values[len(large)]
 
 
 def _errors(decoded) -> list:
