@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -78,39 +78,33 @@ def measure_all(measurements: Sequence[Measurement]) -> list[Health]:
     """The health of each measurement, computed together.
 
     On a small model each tensor operation costs about as much as its arithmetic, and this
-    runs on the training thread: outputs with as many samples are padded to one width and
-    measured by the same operations, every gradient norm comes from one call, and one
-    ``tolist`` brings every figure back.
+    runs on the training thread: correlation samples with as many rows are padded to one width
+    and measured by the same operations, every gradient norm comes from one call, and one
+    ``tolist`` brings every figure back (one device sync on a GPU). Nothing is copied whole:
+    fresh buffers the size of a conv's output cost more than the arithmetic.
     """
     with torch.inference_mode():  # figures only: no autograd bookkeeping on any operation
         units = [_units(output) for output, _, _, _ in measurements]
         gradients = [[p.grad for p in parameters if p.grad is not None]
                      for _, parameters, _, _ in measurements]
-        groups: dict[int, list[int]] = {}
-        for index, unit in enumerate(units):
-            groups.setdefault(len(unit), []).append(index)
         flat_gradients = [gradient for own in gradients for gradient in own]
-        parts = [_figures([units[i] for i in indexes]).flatten() for indexes in groups.values()]
+        tensors, groups = _figure_tensors(units)
         if flat_gradients:  # the kernel clip_grad_norm_ uses: one call for every tensor
-            parts.append(torch.stack(torch._foreach_norm(flat_gradients)).double())
-        values = torch.cat(parts).tolist()
-    figures: dict[int, list[float]] = {}
-    for indexes in groups.values():
-        width = max(units[index].shape[1] for index in indexes)
-        for index in indexes:
-            figures[index], values = values[:_FIGURES], values[_FIGURES:]
-            figures[index][2] -= width - units[index].shape[1]  # padding is never positive
+            tensors.append(torch.stack(torch._foreach_norm(flat_gradients)).float())
+        values = iter(torch.cat(tensors).tolist())
+    figures = _unit_figures(units, groups, values)
     healths = []
-    for index, (_, _, latency_ms, errors) in enumerate(measurements):
-        norms, values = values[:len(gradients[index])], values[len(gradients[index]):]
-        gradient_norm = math.sqrt(math.fsum(n * n for n in norms))
-        variance, dead, correlation = _health_figures(units[index], figures[index])
+    for (variance, dead, correlation), output, own, (_, _, latency_ms, errors) in zip(
+            figures, units, gradients, measurements):
+        gradient_norm = math.sqrt(math.fsum(next(values) ** 2 for _ in own))
         # Any NaN or infinity in the output makes its variance non-finite.
         if not math.isfinite(variance):
             errors += 1
             with torch.inference_mode():
-                clean = torch.nan_to_num(units[index], nan=0.0, posinf=0.0, neginf=0.0)
-                variance, dead, correlation = _health_figures(clean, _figures([clean]).tolist()[0])
+                clean = [torch.nan_to_num(output, nan=0.0, posinf=0.0, neginf=0.0)]
+                tensors, groups = _figure_tensors(clean)
+                [(variance, dead, correlation)] = _unit_figures(
+                    clean, groups, iter(torch.cat(tensors).tolist()))
         if not math.isfinite(gradient_norm):
             errors += 1
             healths.append(Health(variance, dead, correlation, None, latency_ms, errors))
@@ -127,48 +121,52 @@ def _units(output: torch.Tensor) -> torch.Tensor:
     return units if units.dtype == torch.float32 else units.float()
 
 
-_FIGURES = 5
+def _sample(units: torch.Tensor) -> torch.Tensor:
+    """What the correlation is measured on: at most MAX_ROWS rows and MAX_UNITS units."""
+    return units[::max(1, len(units) // MAX_ROWS), :MAX_UNITS]
 
 
-def _figures(group: list[torch.Tensor]) -> torch.Tensor:
-    """For outputs with as many samples, one row each: the sum and the sum of squares of the
-    values, the units never positive (and the padding), and the sum of |correlation| and the
-    number of non-constant units among the first MAX_UNITS."""
-    width = max(units.shape[1] for units in group)
-    padded = torch.stack([nn.functional.pad(units, (0, width - units.shape[1]))
-                          if units.shape[1] < width else units for units in group])
-    exact = padded.double()  # one-pass variance: exact enough only in float64
-    stride = max(1, padded.shape[1] // MAX_ROWS)
-    sample = padded[:, ::stride, :MAX_UNITS]
-    # Centred columns scaled to unit length: their dot products are Pearson correlations, and
-    # a constant column (padding too) scales to zero, so it correlates with nothing and adds
-    # 0 to the trace.
-    centred = sample - sample.mean(dim=1, keepdim=True)
-    # centred / max(norm, 1e-12), with the norm from a plain sum: norm(dim=1) is 4x slower here
-    z = centred * centred.square().sum(dim=1, keepdim=True).clamp_min(1e-24).rsqrt()
-    correlation = z.transpose(1, 2) @ z
-    return torch.stack([
-        exact.sum(dim=(1, 2)),
-        exact.square().sum(dim=(1, 2)),
-        padded.amax(dim=1).le(0).sum(dim=1).double(),
-        correlation.abs().sum(dim=(1, 2)).double(),
-        correlation.diagonal(dim1=1, dim2=2).sum(dim=1).double(),
-    ], dim=1)
+def _figure_tensors(units: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[list[int]]]:
+    """Flat float tensors holding, in order: each output's variance; each output's units'
+    maxima; for each group of samples with as many rows (the groups returned), the sum of
+    |correlation| and the number of non-constant units of each."""
+    tensors = [torch.stack([u.var() if u.numel() > 1 else u.new_zeros(()) for u in units]),
+               torch.cat([u.amax(dim=0) for u in units])]
+    samples = [_sample(u) for u in units]
+    by_rows: dict[int, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_rows.setdefault(len(sample), []).append(index)
+    for group in by_rows.values():
+        width = max(samples[i].shape[1] for i in group)
+        padded = torch.stack([nn.functional.pad(samples[i], (0, width - samples[i].shape[1]))
+                              for i in group])
+        # Centred columns scaled to unit length: their dot products are Pearson correlations,
+        # and a constant column (padding too) scales to zero, so it correlates with nothing
+        # and adds 0 to the trace. (The norm from a plain sum: norm(dim=1) is 4x slower.)
+        centred = padded - padded.mean(dim=1, keepdim=True)
+        z = centred * centred.square().sum(dim=1, keepdim=True).clamp_min(1e-24).rsqrt()
+        correlation = z.transpose(1, 2) @ z
+        tensors.append(torch.stack([correlation.abs().sum(dim=(1, 2)),
+                                    correlation.diagonal(dim1=1, dim2=2).sum(dim=1)],
+                                   dim=1).flatten())
+    return tensors, list(by_rows.values())
 
 
-def _health_figures(units: torch.Tensor, figures: list[float]) -> tuple[float, float, float]:
-    """Variance, dead ratio and mean |correlation| of ``units`` from its row of `_figures`."""
-    total, squares, dead, correlation_sum, live = figures
-    count = units.numel()
-    variance = (squares - total * total / count) / (count - 1) if count > 1 else 0.0
-    if math.isfinite(variance):
-        variance = max(variance, 0.0)  # rounding may leave a constant output a hair below 0
-    live = round(live) if math.isfinite(live) else 0
-    pairs = live * (live - 1)
-    rows = -(-len(units) // max(1, len(units) // MAX_ROWS))  # those the correlation saw
-    mean_correlation = (min(max((correlation_sum - live) / pairs, 0.0), 1.0)
-                        if pairs and rows > 1 else 0.0)
-    return variance, dead / units.shape[1], mean_correlation
+def _unit_figures(units: list[torch.Tensor], groups: list[list[int]], values: Iterator[float]
+                  ) -> list[tuple[float, float, float]]:
+    """Variance, dead ratio and mean |correlation| of each output, read from the values of
+    `_figure_tensors` (and no further)."""
+    variances = [next(values) for _ in units]
+    dead = [sum(next(values) <= 0 for _ in range(u.shape[1])) / u.shape[1] for u in units]
+    correlations = [0.0] * len(units)
+    for group in groups:
+        for index in group:
+            total, live = next(values), next(values)
+            live = round(live) if math.isfinite(live) else 0
+            pairs, rows = live * (live - 1), len(_sample(units[index]))
+            correlations[index] = (min(max((total - live) / pairs, 0.0), 1.0)
+                                   if pairs and rows > 1 else 0.0)
+    return list(zip(variances, dead, correlations))
 
 
 def ready_for_transition(slot: SeedSlot) -> bool:
