@@ -21,9 +21,9 @@ from esper.bus.clients import consumer_config, producer_config
 from esper.bus.records import (
     Delivered,
     Poison,
-    call_with_retries,
     decode_messages,
     group_batches,
+    retry_after_failure,
     send_dead_letter,
 )
 from esper.gc_pause import gc_paused
@@ -161,7 +161,11 @@ class EventConsumer:
                     try:
                         handler(record)
                     except Exception as error:
-                        record = self._retried(handler, record, messages[index], error)
+                        try:
+                            retry_after_failure(handler, record, self.retries, self.backoff_s,
+                                                error)
+                        except Exception as last:
+                            record = Poison(messages[index], last)
             if type(record) is Poison:
                 send_dead_letter(self._produce_dead_letter, record)
                 stats.dead_letters += 1
@@ -176,19 +180,6 @@ class EventConsumer:
                                             "dead letters not delivered within 30 s"))
         self._commit(asynchronous=True)
         stats.batch_done()
-
-    def _retried(self, handler: Handler, record: Delivered, message: Any,
-                 error: Exception) -> Delivered | Poison:
-        """``record`` if its handler, having failed once, succeeds within the retries (with
-        exponential backoff); else its Poison, with the last error."""
-        if self.retries:
-            time.sleep(self.backoff_s)
-            try:
-                call_with_retries(handler, record, self.retries - 1, self.backoff_s * 2)
-                return record
-            except Exception as last:
-                error = last
-        return Poison(message, error)
 
     def _produce_dead_letter(self, topic, key, value, headers) -> None:
         self._dead_letters.produce(topic, key=key, value=value, headers=headers)

@@ -92,13 +92,25 @@ def decode_messages(messages: list) -> list[Delivered | Poison]:
 def call_with_retries(handler: Callable[[Delivered], Any], record: Delivered, retries: int,
                       backoff_s: float) -> Any:
     """Call ``handler(record)``; retry with exponential backoff; re-raise the last failure."""
-    for attempt in range(retries + 1):
+    try:
+        return handler(record)
+    except Exception as error:
+        return retry_after_failure(handler, record, retries, backoff_s, error)
+
+
+def retry_after_failure(handler: Callable[[Delivered], Any], record: Delivered, retries: int,
+                        backoff_s: float, error: Exception) -> Any:
+    """The retries of ``handler(record)`` once a first call raised ``error``: up to ``retries``
+    more calls, ``backoff_s`` apart and doubling; re-raise the last failure. (A consumer calls
+    its handler directly and comes here only on a failure: the wrapper costs a few percent of
+    a record otherwise.)"""
+    for attempt in range(retries):
+        time.sleep(backoff_s * 2**attempt)
         try:
             return handler(record)
-        except Exception:
-            if attempt == retries:
-                raise
-            time.sleep(backoff_s * 2**attempt)
+        except Exception as failure:
+            error = failure
+    raise error
 
 
 def header_fingerprint(value: bytes) -> str:

@@ -178,6 +178,7 @@ class ModelPlan:
     def __init__(self, cls: type[BaseModel], fields: dict[str, Any]):
         self.cls = cls
         self.fields = fields
+        self._fields_set = frozenset(fields)
         self._dicts = _dict_maker(list(fields))
         self.after: list[Callable[[Any], Any]] = []
 
@@ -200,7 +201,7 @@ class ModelPlan:
         if array.null_count:  # where null is allowed, _Nullable forgives these
             failed |= array.is_null().to_numpy(zero_copy_only=False)
         columns = [node.values(array.field(name), failed) for name, node in self.fields.items()]
-        cls, fields_set = self.cls, frozenset(self.fields)
+        cls, fields_set = self.cls, self._fields_set
         rows: list[Any] = []
         append = rows.append
         for skip, values in zip(failed.tolist(), self._dicts(columns)):

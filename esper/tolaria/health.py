@@ -100,11 +100,9 @@ def measure_all(measurements: Sequence[Measurement]) -> list[Health]:
         # Any NaN or infinity in the output makes its variance non-finite.
         if not math.isfinite(variance):
             errors += 1
-            with torch.inference_mode():
-                clean = [torch.nan_to_num(output, nan=0.0, posinf=0.0, neginf=0.0)]
-                tensors, groups = _figure_tensors(clean)
-                [(variance, dead, correlation)] = _unit_figures(
-                    clean, groups, iter(torch.cat(tensors).tolist()))
+            clean = measure(torch.nan_to_num(output, nan=0.0, posinf=0.0, neginf=0.0), (), 0.0)
+            variance, dead, correlation = (clean.activation_variance, clean.dead_neuron_ratio,
+                                           clean.avg_correlation)
         if not math.isfinite(gradient_norm):
             errors += 1
             healths.append(Health(variance, dead, correlation, None, latency_ms, errors))
