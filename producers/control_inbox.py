@@ -2,8 +2,10 @@
 
 It reads ``control.kasmina.commands`` and ``compilation.kernel.ready`` with partitions assigned
 directly (no group to join, nothing committed), from the moment the run started, or from the
-offsets a checkpoint saved. librdkafka fetches in the background; `take` only empties what has
-already arrived.
+offsets a checkpoint saved. What the log already held then is read before the run's first step,
+so that commands sent before a run (``--commands-from``) or while it was stopped are applied from
+its start, whatever the broker's latency. After that librdkafka fetches in the background; `take`
+only empties what has already arrived.
 
 A germinate command whose kernel is not in the artifact store yet is held until a KernelReady
 announces that kernel (Tezzeret may announce a kernel after the command that names it was
@@ -13,6 +15,7 @@ sent, and the two topics are not ordered with each other).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,25 +30,49 @@ from esper.bus.replay import plan
 from esper.contracts import KasminaCommand, KasminaControlCommand, KernelReady
 
 BATCH = 500
+BACKLOG_TIMEOUT = 30.0  # seconds to read what the log held at the start before training anyway
 
 
 class ControlInbox:
     def __init__(self, run_id: str, store: ArtifactStore, *, start: datetime | Mapping[tuple[str, int], int],
-                 held: list[KasminaControlCommand] = (), bootstrap: str | None = None):
+                 held: list[KasminaControlCommand] = (), bootstrap: str | None = None,
+                 backlog_timeout: float = BACKLOG_TIMEOUT):
         self.run_id = run_id
         self.store = store
         self.held = list(held)
         self.undecodable: list[str] = []  # where and why, for the run's summary
         self._consumer = Consumer(consumer_config(f"esper-train-{run_id}", bootstrap))
-        replay = plan(self._consumer, (topics.COMMANDS.name, topics.KERNELS.name), start, None, follow=True)
-        self._next = dict(replay.start)
+        backlog = plan(self._consumer, (topics.COMMANDS.name, topics.KERNELS.name), start, None, follow=False)
+        self._next = dict(backlog.start)
         self._consumer.assign([TopicPartition(topic, partition, offset)
-                               for (topic, partition), offset in sorted(replay.start.items())])
+                               for (topic, partition), offset in sorted(backlog.start.items())])
+        self._ready = self._read_backlog(backlog.end, backlog_timeout)
+
+    def _read_backlog(self, end: dict[tuple[str, int], int], timeout: float) -> list[KasminaControlCommand]:
+        """The commands that can be applied among those up to ``end`` (the log's end at the start)."""
+        ready: list[KasminaControlCommand] = []
+        behind = {tp for tp, offset in end.items() if self._next[tp] < offset}
+        deadline = time.monotonic() + timeout
+        while behind:
+            if time.monotonic() > deadline:
+                print(f"esper train: the commands sent before the run were not all read within {timeout:g} s; "
+                      "the rest are applied as they arrive", file=sys.stderr)
+                break
+            ready += self._receive(self._consumer.consume(BATCH, 0.1))
+            # Positions, not offsets of messages seen: transaction markers also move them.
+            for tp in self._consumer.position([TopicPartition(*tp) for tp in behind]):
+                if tp.offset >= end[(tp.topic, tp.partition)]:
+                    behind.discard((tp.topic, tp.partition))
+        return ready
 
     def take(self) -> list[KasminaControlCommand]:
         """The commands for this run that can be applied now, in the order they arrived."""
+        ready, self._ready = self._ready + self._receive(self._consumer.consume(BATCH, 0)), []
+        return ready
+
+    def _receive(self, messages: list) -> list[KasminaControlCommand]:
         ready: list[KasminaControlCommand] = []
-        for message in self._consumer.consume(BATCH, 0):
+        for message in messages:
             if message.error() is not None:
                 if message.error().fatal():
                     raise KafkaException(message.error())
